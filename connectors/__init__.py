@@ -1,0 +1,1 @@
+"""Connectors to external systems: one module per system behind one protocol."""

@@ -1,0 +1,1 @@
+"""Grievance Hub: the application core."""

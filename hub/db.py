@@ -1,0 +1,100 @@
+"""Database wiring: the Tortoise config, start-up checks and migrations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise import Tortoise
+from tortoise.backends.base.executor import EXECUTOR_CACHE
+from tortoise.connection import get_connection
+from tortoise.migrations.executor import MigrationExecutor
+
+from hub.settings import Settings, sqlite_path
+
+APP = "hub"
+
+
+class NotMigratedError(RuntimeError):
+    """The database lacks migrations this code needs."""
+
+
+def tortoise_config(settings: Settings) -> dict[str, Any]:
+    url = settings.database_url
+    if url.startswith("sqlite"):
+        path = sqlite_path(settings)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+    elif "maxsize=" not in url:
+        url += ("&" if "?" in url else "?") + f"minsize=1&maxsize={settings.db_pool_size}"
+    return {
+        "connections": {"default": url},
+        "apps": {
+            APP: {
+                "models": ["hub.models"],
+                "migrations": "hub.migrations",
+                "default_connection": "default",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def _config_from_env() -> dict[str, Any]:
+    from hub.settings import load_settings
+
+    return tortoise_config(load_settings())
+
+
+def __getattr__(name: str) -> Any:
+    # ``tortoise -c hub.db.TORTOISE_ORM makemigrations`` reads the config lazily.
+    if name == "TORTOISE_ORM":
+        return _config_from_env()
+    raise AttributeError(name)
+
+
+async def connect(settings: Settings) -> None:
+    # Tortoise caches compiled SQL per connection *name*; a process that reconnects the
+    # same name to another dialect (the test suite: SQLite, then PostgreSQL) must drop it.
+    EXECUTOR_CACHE.clear()
+    # The global fallback lets requests see the context set up by the lifespan task.
+    await Tortoise.init(config=tortoise_config(settings), _enable_global_fallback=True)
+
+
+async def disconnect() -> None:
+    await Tortoise.close_connections()
+
+
+async def pending_migrations() -> list[str]:
+    """Names of migrations not yet applied on the connected database."""
+    apps_config = {APP: {"models": ["hub.models"], "migrations": "hub.migrations"}}
+    executor = MigrationExecutor(get_connection("default"), apps_config)
+    steps = await executor.plan()
+    return [f"{step.migration.app_label}.{step.migration.name}" for step in steps]
+
+
+async def migrate(settings: Settings) -> list[str]:
+    """Apply every pending migration; return the names applied."""
+    await connect(settings)
+    try:
+        pending = await pending_migrations()
+        if pending:
+            apps_config = {APP: {"models": ["hub.models"], "migrations": "hub.migrations"}}
+            executor = MigrationExecutor(get_connection("default"), apps_config)
+            await executor.migrate()
+        return pending
+    finally:
+        await disconnect()
+
+
+async def require_migrated() -> None:
+    pending = await pending_migrations()
+    if pending:
+        raise NotMigratedError(
+            f"The database is not migrated: {len(pending)} pending migration(s) "
+            f"({', '.join(pending)}). Run: hub migrate"
+        )
+
+
+def dialect() -> str:
+    return str(get_connection("default").capabilities.dialect)

@@ -1,0 +1,119 @@
+"""Jobs: plain ``async def job(ctx)`` functions, run by one of two runners.
+
+- ``InProcessRunner``: the embedded default (no Redis): a background task in
+  the hub process runs the jobs on a timer and when kicked.
+- arq workers (``hub worker``, see ``hub.worker``): the same functions, queued
+  through Redis. Delivery state lives in the database, never only in Redis,
+  so losing Redis loses no message: the next pass finds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any, Protocol
+
+from connectors.registry import build_registry
+from hub.outbox import Relay
+from hub.settings import Settings
+
+logger = logging.getLogger("hub.jobs")
+
+RELAY_JOB = "relay_outbox"
+
+
+def job_context(settings: Settings) -> dict[str, Any]:
+    """What every job gets in ``ctx``: created once per runner or worker."""
+    return {"settings": settings, "relay": Relay(settings, build_registry(settings.connectors))}
+
+
+async def relay_outbox(ctx: dict[str, Any]) -> dict[str, int]:
+    stats = await ctx["relay"].drain()
+    return {"delivered": stats.delivered, "retried": stats.retried, "dead": stats.dead}
+
+
+JOBS = (relay_outbox,)
+
+
+class JobQueue(Protocol):
+    async def outbox_changed(self) -> None:
+        """New outbox rows were committed: deliver them soon."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class InProcessRunner:
+    """Runs the relay in this process every poll interval, or sooner when kicked."""
+
+    def __init__(self, settings: Settings, ctx: dict[str, Any] | None = None) -> None:
+        self.ctx = ctx or job_context(settings)
+        self.interval = settings.outbox_poll_seconds
+        self._kick = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def outbox_changed(self) -> None:
+        self._kick.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="hub-jobs")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def run_pending(self) -> dict[str, int]:
+        return await relay_outbox(self.ctx)
+
+    async def _loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kick.wait(), timeout=self.interval)
+            self._kick.clear()
+            try:
+                await relay_outbox(self.ctx)
+            except Exception:  # keep the loop alive; the rows stay due in the database
+                logger.exception("in-process relay pass failed")
+
+
+class ArqQueue:
+    """Queues jobs for ``hub worker``; a lost Redis only delays delivery."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._pool: Any = None
+
+    async def start(self) -> None:
+        from arq import create_pool
+
+        from hub.worker import redis_settings
+
+        try:
+            self._pool = await create_pool(redis_settings(self.settings))
+        except Exception as exc:  # Redis down at start: the worker's cron still relays
+            logger.warning("cannot reach Redis to queue jobs: %s", type(exc).__name__)
+
+    async def stop(self) -> None:
+        if self._pool is not None:
+            await self._pool.aclose()
+            self._pool = None
+
+    async def outbox_changed(self) -> None:
+        if self._pool is None:
+            return
+        try:
+            # One queued relay at a time: a relay pass drains everything due.
+            await self._pool.enqueue_job(RELAY_JOB, _job_id=RELAY_JOB)
+        except Exception as exc:
+            logger.warning("cannot queue the outbox relay: %s", type(exc).__name__)
+
+
+def make_queue(settings: Settings) -> JobQueue:
+    if settings.redis_url:
+        return ArqQueue(settings)
+    return InProcessRunner(settings)

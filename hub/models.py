@@ -1,0 +1,258 @@
+"""Tables of the hub.
+
+Foreign keys RESTRICT by default: a department, office, category or citizen
+that a grievance points to is deactivated, never deleted, and the timeline
+and outbox are never silently cascaded away. Schema changes go through the
+checked-in migrations in ``hub/migrations`` (``hub makemigrations``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise import fields
+from tortoise.fields import RESTRICT
+from tortoise.models import Model
+
+from hub.enums import (
+    BoundaryKind,
+    Channel,
+    GrievanceStatus,
+    OutboxStatus,
+    SyncState,
+    UserKind,
+)
+
+
+class Department(Model):
+    id = fields.IntField(primary_key=True)
+    code = fields.CharField(max_length=32, unique=True)
+    names: dict[str, str] = fields.JSONField(default=dict)
+    active = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "department"
+
+    def name(self, locale: str = "en") -> str:
+        return self.names.get(locale) or self.names.get("en") or self.code
+
+
+# One node of department -> line department -> service -> ... -> subcategory.
+class TaxonomyNode(Model):
+    id = fields.IntField(primary_key=True)
+    code = fields.CharField(max_length=64, unique=True)
+    department: fields.ForeignKeyRelation[Department] = fields.ForeignKeyField(
+        "hub.Department", related_name="taxonomy_nodes", on_delete=RESTRICT
+    )
+    parent: fields.ForeignKeyNullableRelation[TaxonomyNode] = fields.ForeignKeyField(
+        "hub.TaxonomyNode", related_name="children", null=True, on_delete=RESTRICT
+    )
+    level = fields.CharField(max_length=32)
+    depth = fields.SmallIntField()
+    names: dict[str, str] = fields.JSONField(default=dict)
+    keywords: list[str] = fields.JSONField(default=list)
+    synonyms: list[str] = fields.JSONField(default=list)
+    sla_days = fields.SmallIntField(null=True)
+    active = fields.BooleanField(default=True)
+    effective_from = fields.DateField(null=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "taxonomy_node"
+        indexes = (("parent_id",), ("department_id",))
+
+    def name(self, locale: str = "en") -> str:
+        return self.names.get(locale) or self.names.get("en") or self.code
+
+
+# state -> district -> city/ULB -> ward -> locality.
+class Boundary(Model):
+    id = fields.IntField(primary_key=True)
+    code = fields.CharField(max_length=64, unique=True)
+    kind = fields.CharEnumField(BoundaryKind, max_length=16)
+    names: dict[str, str] = fields.JSONField(default=dict)
+    parent: fields.ForeignKeyNullableRelation[Boundary] = fields.ForeignKeyField(
+        "hub.Boundary", related_name="children", null=True, on_delete=RESTRICT
+    )
+    active = fields.BooleanField(default=True)
+
+    class Meta:
+        table = "boundary"
+
+
+class Office(Model):
+    id = fields.IntField(primary_key=True)
+    code = fields.CharField(max_length=64, unique=True)
+    name = fields.CharField(max_length=200)
+    department: fields.ForeignKeyRelation[Department] = fields.ForeignKeyField(
+        "hub.Department", related_name="offices", on_delete=RESTRICT
+    )
+    boundaries: fields.ManyToManyRelation[Boundary] = fields.ManyToManyField(
+        "hub.Boundary", related_name="offices", through="office_boundary"
+    )
+    is_headquarters = fields.BooleanField(default=False)
+    active = fields.BooleanField(default=True)
+
+    class Meta:
+        table = "office"
+
+
+# Citizens, employees (with roles and an office) and service accounts.
+class User(Model):
+    id = fields.IntField(primary_key=True)
+    kind = fields.CharEnumField(UserKind, max_length=16)
+    name = fields.CharField(max_length=200, default="")
+    mobile = fields.CharField(max_length=16, null=True, unique=True)
+    email = fields.CharField(max_length=254, null=True)
+    language = fields.CharField(max_length=8, default="en")
+    roles: list[str] = fields.JSONField(default=list)
+    office: fields.ForeignKeyNullableRelation[Office] = fields.ForeignKeyField(
+        "hub.Office", related_name="staff", null=True, on_delete=RESTRICT
+    )
+    department: fields.ForeignKeyNullableRelation[Department] = fields.ForeignKeyField(
+        "hub.Department", related_name="staff", null=True, on_delete=RESTRICT
+    )
+    active = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "hub_user"
+
+
+class Grievance(Model):
+    id = fields.IntField(primary_key=True)
+    registration_number = fields.CharField(max_length=64, unique=True)
+    citizen: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "hub.User", related_name="grievances", on_delete=RESTRICT
+    )
+    filed_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "hub.User", related_name="grievances_filed", null=True, on_delete=RESTRICT
+    )
+    channel = fields.CharEnumField(Channel, max_length=16)
+    category: fields.ForeignKeyNullableRelation[TaxonomyNode] = fields.ForeignKeyField(
+        "hub.TaxonomyNode", related_name="grievances", null=True, on_delete=RESTRICT
+    )
+    department: fields.ForeignKeyNullableRelation[Department] = fields.ForeignKeyField(
+        "hub.Department", related_name="grievances", null=True, on_delete=RESTRICT
+    )
+    office: fields.ForeignKeyNullableRelation[Office] = fields.ForeignKeyField(
+        "hub.Office", related_name="grievances", null=True, on_delete=RESTRICT
+    )
+    boundary: fields.ForeignKeyNullableRelation[Boundary] = fields.ForeignKeyField(
+        "hub.Boundary", related_name="grievances", null=True, on_delete=RESTRICT
+    )
+    latitude = fields.FloatField(null=True)
+    longitude = fields.FloatField(null=True)
+    address = fields.TextField(null=True)
+    description = fields.TextField()
+    status = fields.CharEnumField(GrievanceStatus, max_length=32, db_index=True)
+    assignee: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "hub.User", related_name="assigned_grievances", null=True, on_delete=RESTRICT
+    )
+    escalation_level = fields.SmallIntField(default=0)
+    due_at = fields.DatetimeField(null=True, db_index=True)
+    version = fields.IntField(default=1)
+    created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "grievance"
+        indexes = (("citizen_id", "created_at"), ("office_id", "status"), ("assignee_id", "status"))
+
+
+# The append-only timeline: who did what, when, before and after.
+class GrievanceEvent(Model):
+    id = fields.BigIntField(primary_key=True)
+    grievance: fields.ForeignKeyRelation[Grievance] = fields.ForeignKeyField(
+        "hub.Grievance", related_name="events", on_delete=RESTRICT
+    )
+    action = fields.CharField(max_length=32)
+    actor: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "hub.User", related_name="events", null=True, on_delete=RESTRICT
+    )
+    actor_role = fields.CharField(max_length=32)
+    actor_office: fields.ForeignKeyNullableRelation[Office] = fields.ForeignKeyField(
+        "hub.Office", related_name="events", null=True, on_delete=RESTRICT
+    )
+    from_status = fields.CharField(max_length=32, null=True)
+    to_status = fields.CharField(max_length=32)
+    before: dict[str, Any] = fields.JSONField(default=dict)
+    after: dict[str, Any] = fields.JSONField(default=dict)
+    note = fields.TextField(default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "grievance_event"
+        indexes = (("grievance_id", "id"),)
+
+
+class Attachment(Model):
+    id = fields.IntField(primary_key=True)
+    grievance: fields.ForeignKeyRelation[Grievance] = fields.ForeignKeyField(
+        "hub.Grievance", related_name="attachments", on_delete=RESTRICT
+    )
+    event: fields.ForeignKeyNullableRelation[GrievanceEvent] = fields.ForeignKeyField(
+        "hub.GrievanceEvent", related_name="attachments", null=True, on_delete=RESTRICT
+    )
+    filename = fields.CharField(max_length=255)
+    content_type = fields.CharField(max_length=100)
+    size_bytes = fields.BigIntField()
+    sha256 = fields.CharField(max_length=64)
+    storage_key = fields.CharField(max_length=255, unique=True)
+    uploaded_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "hub.User", related_name="attachments", null=True, on_delete=RESTRICT
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "attachment"
+
+
+# Something that must reach another system, written with the change that caused it.
+class OutboxMessage(Model):
+    id = fields.BigIntField(primary_key=True)
+    grievance: fields.ForeignKeyNullableRelation[Grievance] = fields.ForeignKeyField(
+        "hub.Grievance", related_name="outbox", null=True, on_delete=RESTRICT
+    )
+    connector = fields.CharField(max_length=64)
+    topic = fields.CharField(max_length=64)
+    payload: dict[str, Any] = fields.JSONField()
+    idempotency_key = fields.CharField(max_length=128, unique=True)
+    status = fields.CharEnumField(OutboxStatus, max_length=16, default=OutboxStatus.PENDING)
+    attempts = fields.SmallIntField(default=0)
+    next_attempt_at = fields.DatetimeField()
+    lease_until = fields.DatetimeField(null=True)
+    last_error = fields.TextField(default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    delivered_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "outbox_message"
+        indexes = (("status", "next_attempt_at"), ("grievance_id", "connector", "id"))
+
+
+# A grievance's identity and sync state in one connected system.
+class ExternalLink(Model):
+    id = fields.IntField(primary_key=True)
+    grievance: fields.ForeignKeyRelation[Grievance] = fields.ForeignKeyField(
+        "hub.Grievance", related_name="external_links", on_delete=RESTRICT
+    )
+    system = fields.CharField(max_length=64)
+    external_id = fields.CharField(max_length=128)
+    sync_state = fields.CharEnumField(SyncState, max_length=16, default=SyncState.PENDING)
+    external_status = fields.CharField(max_length=64, default="")
+    last_synced_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "external_link"
+        unique_together = (("system", "external_id"), ("grievance_id", "system"))
+
+
+# Named sequences (registration numbers); bumped with one atomic upsert.
+class Counter(Model):
+    key = fields.CharField(max_length=64, primary_key=True)
+    value = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "counter"

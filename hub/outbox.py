@@ -1,0 +1,252 @@
+"""The transactional outbox and its relay.
+
+A change that must reach another system writes an ``OutboxMessage`` in the
+same transaction. The relay claims due messages (a lease, so a crashed
+relay's claims come back), hands each to its connector, and records the
+result: DELIVERED, a retry with capped exponential backoff and jitter, or
+DEAD after the last attempt. Per grievance and connector, a message waits
+until every earlier one is delivered. A per-connector circuit breaker keeps
+the relay off a system that keeps failing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tortoise.expressions import Q
+from tortoise.functions import Count, Min
+from tortoise.transactions import in_transaction
+
+from connectors.base import Connector, DeliveryResult, OutboundMessage
+from hub.enums import OutboxStatus
+from hub.models import Grievance, OutboxMessage
+from hub.settings import Settings
+
+logger = logging.getLogger("hub.outbox")
+
+LEASE = dt.timedelta(seconds=60)
+DELIVERY_TIMEOUT_SECONDS = 30.0
+_UNFINISHED = (OutboxStatus.PENDING, OutboxStatus.DELIVERING, OutboxStatus.DEAD)
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+async def enqueue(
+    grievance: Grievance, topic: str, payload: dict[str, Any], key: str, connectors: tuple[str, ...]
+) -> list[OutboxMessage]:
+    """Write one message per connector; call inside the transaction of the change."""
+    due = now()
+    return [
+        await OutboxMessage.create(
+            grievance=grievance,
+            connector=name,
+            topic=topic,
+            payload=payload,
+            idempotency_key=f"{key}:{name}",
+            next_attempt_at=due,
+        )
+        for name in connectors
+    ]
+
+
+def backoff(attempt: int, cap_seconds: int, rng: random.Random | None = None) -> dt.timedelta:
+    """Full jitter over 2**attempt seconds, capped."""
+    ceiling = min(cap_seconds, 2 ** min(attempt, 30))
+    return dt.timedelta(seconds=(rng or random).uniform(ceiling / 2, ceiling))
+
+
+@dataclass
+class CircuitBreaker:
+    """Opens after ``threshold`` failures in a row; lets one trial through after ``cooldown``."""
+
+    threshold: int = 5
+    cooldown: float = 30.0
+    failures: int = 0
+    opened_at: float | None = None
+
+    def allows(self, clock: float) -> bool:
+        return self.opened_at is None or clock - self.opened_at >= self.cooldown
+
+    def record(self, ok: bool, clock: float) -> None:
+        if ok:
+            self.failures, self.opened_at = 0, None
+            return
+        self.failures += 1
+        if self.failures >= self.threshold:
+            self.opened_at = clock
+
+
+@dataclass
+class RelayStats:
+    delivered: int = 0
+    retried: int = 0
+    dead: int = 0
+    skipped_open_circuit: int = 0
+
+    @property
+    def handled(self) -> int:
+        return self.delivered + self.retried + self.dead
+
+
+@dataclass
+class Relay:
+    settings: Settings
+    connectors: Mapping[str, Connector]
+    breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
+
+    def _breaker(self, name: str) -> CircuitBreaker:
+        return self.breakers.setdefault(name, CircuitBreaker())
+
+    async def run_once(self) -> RelayStats:
+        """Claim one batch of due messages and deliver them."""
+        stats = RelayStats()
+        clock = time.monotonic()
+        closed = [name for name in self.connectors if self._breaker(name).allows(clock)]
+        stats.skipped_open_circuit = len(self.connectors) - len(closed)
+        for message in await self._claim(closed):
+            await self._deliver(message, stats)
+        return stats
+
+    async def drain(self, max_batches: int = 1000) -> RelayStats:
+        """Run batches until nothing due is left (bounded)."""
+        total = RelayStats()
+        for _ in range(max_batches):
+            stats = await self.run_once()
+            total.delivered += stats.delivered
+            total.retried += stats.retried
+            total.dead += stats.dead
+            total.skipped_open_circuit = stats.skipped_open_circuit
+            if stats.handled == 0:
+                break
+        return total
+
+    async def _claim(self, connectors: list[str]) -> list[OutboxMessage]:
+        if not connectors:
+            return []
+        moment = now()
+        due = Q(status=OutboxStatus.PENDING, next_attempt_at__lte=moment) | Q(
+            status=OutboxStatus.DELIVERING, lease_until__lt=moment
+        )
+        async with in_transaction() as conn:
+            candidates = (
+                await OutboxMessage.filter(due, connector__in=connectors)
+                .order_by("id")
+                .limit(self.settings.outbox_batch_size)
+                .select_for_update(skip_locked=True)
+                .using_db(conn)
+            )
+            if not candidates:
+                return []
+            heads = await self._stream_heads(candidates, conn)
+            claimed = [
+                m
+                for m in candidates
+                if m.grievance_id is None or heads.get((m.grievance_id, m.connector)) == m.id
+            ]
+            if claimed:
+                await (
+                    OutboxMessage.filter(id__in=[m.id for m in claimed])
+                    .using_db(conn)
+                    .update(status=OutboxStatus.DELIVERING, lease_until=moment + LEASE)
+                )
+        return claimed
+
+    @staticmethod
+    async def _stream_heads(
+        candidates: list[OutboxMessage], conn: Any
+    ) -> dict[tuple[int, str], int]:
+        """The oldest unfinished message of each (grievance, connector) stream."""
+        grievance_ids = {m.grievance_id for m in candidates if m.grievance_id is not None}
+        if not grievance_ids:
+            return {}
+        rows = (
+            await OutboxMessage.filter(grievance_id__in=grievance_ids, status__in=_UNFINISHED)
+            .annotate(head=Min("id"))
+            .group_by("grievance_id", "connector")
+            .using_db(conn)
+            .values("grievance_id", "connector", "head")
+        )
+        return {(row["grievance_id"], row["connector"]): row["head"] for row in rows}
+
+    async def _deliver(self, message: OutboxMessage, stats: RelayStats) -> None:
+        connector = self.connectors[message.connector]
+        attempt = message.attempts + 1
+        outbound = OutboundMessage(
+            id=message.id,
+            idempotency_key=message.idempotency_key,
+            topic=message.topic,
+            payload=message.payload,
+            attempt=attempt,
+        )
+        try:
+            result = await asyncio.wait_for(
+                connector.deliver(outbound), timeout=DELIVERY_TIMEOUT_SECONDS
+            )
+        except Exception as exc:  # a connector must not raise; if it does, it is a failure
+            result = DeliveryResult.failure(f"{type(exc).__name__}: {exc}")
+        self._breaker(message.connector).record(result.ok, time.monotonic())
+        await self._record(message, attempt, result, stats)
+
+    async def _record(
+        self, message: OutboxMessage, attempt: int, result: DeliveryResult, stats: RelayStats
+    ) -> None:
+        changes: dict[str, Any] = {"attempts": attempt, "lease_until": None}
+        if result.ok:
+            changes.update(status=OutboxStatus.DELIVERED, delivered_at=now(), last_error="")
+            stats.delivered += 1
+        elif result.permanent or attempt >= self.settings.outbox_max_attempts:
+            changes.update(status=OutboxStatus.DEAD, last_error=result.detail[:2000])
+            stats.dead += 1
+            logger.error(
+                "outbox message is DEAD",
+                extra={
+                    "outbox_id": message.id,
+                    "connector": message.connector,
+                    "attempts": attempt,
+                    "error": result.detail[:500],
+                },
+            )
+        else:
+            wait = backoff(attempt, self.settings.outbox_backoff_cap_seconds)
+            changes.update(
+                status=OutboxStatus.PENDING,
+                next_attempt_at=now() + wait,
+                last_error=result.detail[:2000],
+            )
+            stats.retried += 1
+            logger.warning(
+                "outbox delivery failed; will retry",
+                extra={
+                    "outbox_id": message.id,
+                    "connector": message.connector,
+                    "attempts": attempt,
+                    "retry_in_s": round(wait.total_seconds(), 1),
+                },
+            )
+        # Only the lease holder records: a message whose lease ran out and was
+        # re-claimed elsewhere is left to its new holder.
+        await OutboxMessage.filter(id=message.id, status=OutboxStatus.DELIVERING).update(**changes)
+
+
+async def replay_dead(ids: list[int] | None = None) -> int:
+    """Put DEAD messages back in the queue with a fresh attempt budget."""
+    query = OutboxMessage.filter(status=OutboxStatus.DEAD)
+    if ids:
+        query = query.filter(id__in=ids)
+    return int(await query.update(status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now()))
+
+
+async def counts() -> dict[str, int]:
+    rows = await OutboxMessage.annotate(n=Count("id")).group_by("status").values("status", "n")
+    result = {status.value: 0 for status in OutboxStatus}
+    result.update({str(row["status"]): int(row["n"]) for row in rows})
+    return result

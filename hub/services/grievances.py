@@ -1,0 +1,291 @@
+"""Filing and reading grievances.
+
+A filing writes the grievance, its FILE event and one outbox row per
+connector in one transaction: all of them or none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
+
+from auth.actor import Actor
+from hub import outbox, workflow
+from hub.enums import Action, Channel, GrievanceStatus, Role, UserKind
+from hub.errors import DomainError, FieldError
+from hub.models import Boundary, ExternalLink, Grievance, GrievanceEvent, TaxonomyNode, User
+from hub.runtime import Runtime
+from hub.services.registration import next_registration_number
+
+DESCRIPTION_MIN = 10
+DESCRIPTION_MAX = 5000
+UNROUTED_DEPARTMENT = "GEN"
+_MOBILE = re.compile(r"^(?:\+?91|0)?([6-9]\d{9})$")
+FILED_TOPIC = "grievance.filed"
+
+
+@dataclass(frozen=True)
+class FilingData:
+    description: str
+    channel: Channel
+    category_code: str | None = None
+    boundary_code: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    address: str | None = None
+    citizen_mobile: str | None = None  # when an operator, portal or system files for someone
+    citizen_name: str | None = None
+    language: str = "en"
+    client_reference: str | None = None  # the filer's own id: a retried filing returns the first
+
+
+def normalise_mobile(raw: str) -> str | None:
+    match = _MOBILE.match(re.sub(r"[\s\-()]", "", raw))
+    return f"+91{match.group(1)}" if match else None
+
+
+def visible_to(actor: Actor) -> Q:
+    """The grievances an actor may see; anything else looks missing."""
+    if actor.is_statewide:
+        return Q()
+    allowed = Q(id=-1)
+    if actor.user_id is not None and actor.has(Role.CITIZEN):
+        allowed |= Q(citizen_id=actor.user_id)
+    if actor.user_id is not None and actor.has(Role.OPERATOR, Role.PORTAL):
+        allowed |= Q(filed_by_id=actor.user_id)
+    if actor.is_department_staff:
+        allowed |= Q(department_id=actor.department_id)
+    return allowed
+
+
+async def get_grievance(actor: Actor, registration_number: str) -> Grievance | None:
+    return await Grievance.filter(
+        visible_to(actor), registration_number=registration_number
+    ).first()
+
+
+async def events_for(grievance_ids: list[int]) -> dict[int, list[GrievanceEvent]]:
+    """Timelines of grievances already checked as visible, oldest event first."""
+    by_grievance: dict[int, list[GrievanceEvent]] = {gid: [] for gid in grievance_ids}
+    for event in await GrievanceEvent.filter(grievance_id__in=grievance_ids).order_by("id"):
+        by_grievance[event.grievance_id].append(event)
+    return by_grievance
+
+
+async def file_grievance(rt: Runtime, actor: Actor, data: FilingData) -> Grievance:
+    status = workflow.check(Action.FILE, None, actor.roles)  # IllegalAction for a wrong role
+    assert status is not None
+    if data.client_reference and actor.user_id is not None:
+        existing = await _previous_filing(actor, data.client_reference)
+        if existing is not None:
+            return existing
+    category, boundary = await _validate(actor, data)
+    filed_at = dt.datetime.now(dt.UTC)
+    dept_code = category.department.code if category else UNROUTED_DEPARTMENT
+    number = await next_registration_number(rt.settings, dept_code, filed_at)
+    due = (
+        filed_at + dt.timedelta(days=category.sla_days) if category and category.sla_days else None
+    )
+    for attempt in (1, 2):
+        try:
+            async with in_transaction():
+                grievance = await _write_filing(
+                    rt, actor, data, number, status, category, boundary, due
+                )
+            break
+        except IntegrityError:
+            if data.client_reference and actor.user_id is not None:
+                # a concurrent retry of the same filing won the race: answer with its grievance
+                existing = await _previous_filing(actor, data.client_reference)
+                if existing is not None:
+                    return existing
+            if attempt == 2:
+                raise
+            # else: the citizen's account was created concurrently; the second pass finds it
+    await rt.jobs.outbox_changed()
+    return grievance
+
+
+async def _write_filing(
+    rt: Runtime,
+    actor: Actor,
+    data: FilingData,
+    number: str,
+    status: GrievanceStatus,
+    category: TaxonomyNode | None,
+    boundary: Boundary | None,
+    due: dt.datetime | None,
+) -> Grievance:
+    citizen = await _citizen(actor, data)
+    grievance = await Grievance.create(
+        registration_number=number,
+        citizen=citizen,
+        filed_by_id=actor.user_id if actor.user_id != citizen.id else None,
+        channel=data.channel,
+        category=category,
+        department_id=category.department_id if category else None,
+        boundary=boundary,
+        latitude=data.latitude,
+        longitude=data.longitude,
+        address=data.address,
+        description=data.description.strip(),
+        status=status,
+        due_at=due,
+    )
+    if data.client_reference and actor.user_id is not None:
+        await ExternalLink.create(
+            grievance=grievance,
+            system=f"filer:{actor.user_id}",
+            external_id=data.client_reference,
+        )
+    after = _snapshot(grievance, category)
+    event = await GrievanceEvent.create(
+        grievance=grievance,
+        action=Action.FILE,
+        actor_id=actor.user_id,
+        actor_role=actor.role,
+        actor_office_id=actor.office_id,
+        from_status=None,
+        to_status=status,
+        after=after,
+        note="" if category else "no category chosen: awaiting triage",
+    )
+    await outbox.enqueue(
+        grievance,
+        FILED_TOPIC,
+        {**after, "event_id": event.id},
+        key=f"{number}:{event.id}",
+        connectors=rt.settings.connectors,
+    )
+    return grievance
+
+
+def _snapshot(grievance: Grievance, category: TaxonomyNode | None) -> dict[str, Any]:
+    return {
+        "registration_number": grievance.registration_number,
+        "status": str(grievance.status),
+        "channel": str(grievance.channel),
+        "category": category.code if category else None,
+        "department": category.department.code if category else None,
+        "due_at": grievance.due_at.isoformat() if grievance.due_at else None,
+        "filed_at": grievance.created_at.isoformat(),
+    }
+
+
+async def _previous_filing(actor: Actor, reference: str) -> Grievance | None:
+    link = await ExternalLink.get_or_none(system=f"filer:{actor.user_id}", external_id=reference)
+    if link is None:
+        return None
+    return await Grievance.get(id=link.grievance_id).select_related("category", "department")
+
+
+async def _validate(actor: Actor, data: FilingData) -> tuple[TaxonomyNode | None, Boundary | None]:
+    errors: list[FieldError] = []
+    text = data.description.strip()
+    if len(text) < DESCRIPTION_MIN:
+        errors.append(
+            FieldError(
+                "description",
+                "too_short",
+                f"Describe the problem in at least {DESCRIPTION_MIN} characters.",
+            )
+        )
+    elif len(text) > DESCRIPTION_MAX:
+        errors.append(
+            FieldError(
+                "description",
+                "too_long",
+                f"Keep the description under {DESCRIPTION_MAX} characters.",
+            )
+        )
+    elif "\x00" in text:
+        errors.append(FieldError("description", "invalid", "The description has a NUL byte."))
+    category = None
+    if data.category_code:
+        category = await TaxonomyNode.get_or_none(code=data.category_code, active=True)
+        if category is None:
+            errors.append(
+                FieldError(
+                    "categoryCode",
+                    "unknown",
+                    f"No active category has code '{data.category_code}'.",
+                )
+            )
+        elif await TaxonomyNode.filter(parent_id=category.id, active=True).exists():
+            errors.append(
+                FieldError(
+                    "categoryCode",
+                    "not_leaf",
+                    f"Category '{data.category_code}' has subcategories; choose one of them.",
+                )
+            )
+        else:
+            await category.fetch_related("department")
+    boundary = None
+    if data.boundary_code:
+        boundary = await Boundary.get_or_none(code=data.boundary_code, active=True)
+        if boundary is None:
+            errors.append(
+                FieldError(
+                    "boundaryCode", "unknown", f"No boundary has code '{data.boundary_code}'."
+                )
+            )
+    if (data.latitude is None) != (data.longitude is None):
+        errors.append(FieldError("latitude", "incomplete", "Give both latitude and longitude."))
+    if data.latitude is not None and not -90 <= data.latitude <= 90:
+        errors.append(FieldError("latitude", "out_of_range", "Latitude must be within -90..90."))
+    if data.longitude is not None and not -180 <= data.longitude <= 180:
+        errors.append(
+            FieldError("longitude", "out_of_range", "Longitude must be within -180..180.")
+        )
+    if data.address is not None and len(data.address) > 1000:
+        errors.append(FieldError("address", "too_long", "Keep the address under 1000 characters."))
+    if data.client_reference is not None and not 1 <= len(data.client_reference) <= 128:
+        errors.append(FieldError("clientReference", "invalid", "Use 1-128 characters."))
+    if not actor.has(Role.CITIZEN) or actor.user_id is None:
+        if not data.citizen_mobile:
+            errors.append(
+                FieldError(
+                    "citizenMobile",
+                    "required",
+                    "Give the citizen's mobile number when filing for them.",
+                )
+            )
+        elif normalise_mobile(data.citizen_mobile) is None:
+            errors.append(
+                FieldError(
+                    "citizenMobile",
+                    "invalid",
+                    "Not a valid Indian mobile number (10 digits, from 6-9).",
+                )
+            )
+    if errors:
+        raise DomainError(errors)
+    return category, boundary
+
+
+async def _citizen(actor: Actor, data: FilingData) -> User:
+    if actor.has(Role.CITIZEN) and actor.user_id is not None:
+        return await User.get(id=actor.user_id)
+    mobile = normalise_mobile(data.citizen_mobile or "")
+    assert mobile is not None  # checked in _validate
+    defaults = {
+        "kind": UserKind.CITIZEN,
+        "name": data.citizen_name or "",
+        "language": data.language,
+        "roles": [Role.CITIZEN.value],
+    }
+    user = await User.get_or_none(mobile=mobile)
+    if user is None:
+        user = await User.create(mobile=mobile, **defaults)
+    if user.kind != UserKind.CITIZEN:
+        raise DomainError.one(
+            "citizenMobile", "not_a_citizen", "That number belongs to a staff or service account."
+        )
+    return user

@@ -1,0 +1,97 @@
+"""Taxonomy and boundaries: load validated rule sets into the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from hub.enums import BoundaryKind
+from hub.models import Boundary, Department, TaxonomyNode
+from routing_rules.rules import RuleSet
+
+
+@dataclass
+class LoadReport:
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    deactivated: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (
+            f"added {len(self.added)}, changed {len(self.changed)}, "
+            f"deactivated {len(self.deactivated)}"
+        )
+
+
+def _differs(row: Any, values: dict[str, Any]) -> bool:
+    return any(getattr(row, key) != value for key, value in values.items())
+
+
+async def load_rule_set(rules: RuleSet) -> LoadReport:
+    """Idempotent upsert in one transaction. Nodes missing from a department's file are
+    deactivated, never deleted, so grievances that use them keep their category."""
+    report = LoadReport()
+    async with in_transaction():
+        departments = {d.code: d for d in await Department.all()}
+        for spec in rules.departments:
+            values = {"names": spec.names, "active": spec.active}
+            row = departments.get(spec.code)
+            if row is None:
+                departments[spec.code] = await Department.create(code=spec.code, **values)
+                report.added.append(f"department {spec.code}")
+            elif _differs(row, values):
+                await row.update_from_dict(values).save()
+                report.changed.append(f"department {spec.code}")
+
+        nodes = {n.code: n for n in await TaxonomyNode.all()}
+        for node in rules.nodes:  # parents come before children
+            values = {
+                "department_id": departments[node.department].id,
+                "parent_id": nodes[node.parent].id if node.parent else None,
+                "level": node.level,
+                "depth": node.depth,
+                "names": node.names,
+                "keywords": list(node.keywords),
+                "synonyms": list(node.synonyms),
+                "sla_days": node.sla_days,
+                "active": node.active,
+                "effective_from": node.effective_from,
+            }
+            row = nodes.get(node.code)
+            if row is None:
+                nodes[node.code] = await TaxonomyNode.create(code=node.code, **values)
+                report.added.append(f"node {node.code}")
+            elif _differs(row, values):
+                await row.update_from_dict(values).save()
+                report.changed.append(f"node {node.code}")
+
+        loaded_departments = {departments[d.code].id for d in rules.departments}
+        listed = {n.code for n in rules.nodes}
+        for code, row in nodes.items():
+            if row.department_id in loaded_departments and code not in listed and row.active:
+                row.active = False
+                await row.save(update_fields=["active"])
+                report.deactivated.append(f"node {code}")
+
+        boundaries = {b.code: b for b in await Boundary.all()}
+        for b in rules.boundaries:
+            values = {
+                "kind": BoundaryKind(b.kind),
+                "names": b.names,
+                "parent_id": boundaries[b.parent].id if b.parent else None,
+                "active": True,
+            }
+            row = boundaries.get(b.code)
+            if row is None:
+                boundaries[b.code] = await Boundary.create(code=b.code, **values)
+                report.added.append(f"boundary {b.code}")
+            elif _differs(row, values):
+                await row.update_from_dict(values).save()
+                report.changed.append(f"boundary {b.code}")
+    return report
+
+
+async def find_category(code: str) -> TaxonomyNode | None:
+    return await TaxonomyNode.get_or_none(code=code, active=True).select_related("department")

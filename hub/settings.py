@@ -1,0 +1,342 @@
+"""One typed settings object, read once from the environment.
+
+Business code never reads ``os.environ``: it is handed a ``Settings``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+DEV_SECRET_KEY = "dev-only-secret-key-do-not-use-in-production-0000"
+MIN_SECRET_BYTES = 32
+DEFAULT_DATABASE_URL = "sqlite://var/hub.sqlite3"
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message names the variable and the value."""
+
+
+def _bool(name: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise SettingsError(f"Config '{name}' has value '{raw}'. Not a valid bool.")
+
+
+def _int(name: str, raw: str, *, low: int, high: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"Config '{name}' has value '{raw}'. Not a valid integer.") from None
+    if not low <= value <= high:
+        raise SettingsError(f"Config '{name}' has value '{raw}'. Must be between {low} and {high}.")
+    return value
+
+
+def _choice(name: str, raw: str, choices: tuple[str, ...]) -> str:
+    if raw not in choices:
+        raise SettingsError(
+            f"Config '{name}' has value '{raw}'. Must be one of: {', '.join(choices)}."
+        )
+    return raw
+
+
+def _database_url(name: str, raw: str) -> str:
+    scheme = urlsplit(raw).scheme
+    if scheme not in {"sqlite", "postgres", "postgresql", "asyncpg"}:
+        raise SettingsError(
+            f"Config '{name}' has value '{_redact_url(raw)}'. "
+            "Must be a sqlite://PATH or postgres://USER@HOST:PORT/DB URL."
+        )
+    return raw
+
+
+def _redis_url(name: str, raw: str) -> str | None:
+    if not raw:
+        return None
+    if urlsplit(raw).scheme not in {"redis", "rediss"}:
+        raise SettingsError(
+            f"Config '{name}' has value '{_redact_url(raw)}'. Must be a redis://HOST:PORT/DB URL."
+        )
+    return raw
+
+
+def _redact_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: Literal["dev", "production"] = "dev"
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    secret_key: str = DEV_SECRET_KEY
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "info"
+    log_format: Literal["json", "text"] = "json"
+    state_code: str = "KA"
+    registration_format: str = "{state}-{dept}-{year}-{seq:07d}"
+    sms_sink: Literal["console", "http"] = "console"
+    allow_sqlite_in_production: bool = False
+    max_body_bytes: int = 1_048_576
+    outbox_poll_seconds: int = 2
+    outbox_max_attempts: int = 8
+    outbox_backoff_cap_seconds: int = 900
+    outbox_batch_size: int = 100
+    connectors: tuple[str, ...] = ("log",)
+    db_pool_size: int = 10
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def dev_auth_enabled(self) -> bool:
+        """The ``X-Hub-Dev-User`` header: a dev convenience until real login exists."""
+        return not self.is_production
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return not self.is_production
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def database_url_redacted(self) -> str:
+        return _redact_url(self.database_url)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class _Var:
+    env: str
+    attr: str
+    parse: Callable[[str, str], Any]
+    doc: str
+    default_text: str = ""
+
+
+def _tuple(name: str, raw: str) -> tuple[str, ...]:
+    items = tuple(item.strip() for item in raw.split(",") if item.strip())
+    if not items:
+        raise SettingsError(f"Config '{name}' has value '{raw}'. Must list at least one name.")
+    return items
+
+
+VARIABLES: tuple[_Var, ...] = (
+    _Var(
+        "HUB_ENV",
+        "env",
+        lambda n, v: _choice(n, v, ("dev", "production")),
+        "`dev` or `production`. Production refuses unsafe defaults and turns off GraphiQL "
+        "and the dev actor header.",
+    ),
+    _Var(
+        "HUB_DATABASE_URL",
+        "database_url",
+        _database_url,
+        "`sqlite://PATH` (embedded) or `postgres://USER[:PASS]@HOST:PORT/DB`.",
+    ),
+    _Var(
+        "HUB_REDIS_URL",
+        "redis_url",
+        _redis_url,
+        "Unset: jobs run in-process. Set (`redis://HOST:PORT/DB`): jobs go to arq workers.",
+    ),
+    _Var(
+        "HUB_SECRET_KEY",
+        "secret_key",
+        lambda n, v: v,
+        f"Signing key; at least {MIN_SECRET_BYTES} bytes. The dev default is refused in "
+        "production.",
+        "a dev-only key",
+    ),
+    _Var("HUB_HOST", "host", lambda n, v: v, "Address `hub serve` binds."),
+    _Var("HUB_PORT", "port", lambda n, v: _int(n, v, low=1, high=65535), "Port `hub serve` binds."),
+    _Var(
+        "HUB_LOG_LEVEL",
+        "log_level",
+        lambda n, v: _choice(n, v.lower(), ("debug", "info", "warning", "error")),
+        "`debug`, `info`, `warning` or `error`.",
+    ),
+    _Var(
+        "HUB_LOG_FORMAT",
+        "log_format",
+        lambda n, v: _choice(n, v, ("json", "text")),
+        "`json` (one object per line) or `text`.",
+    ),
+    _Var(
+        "HUB_STATE_CODE",
+        "state_code",
+        lambda n, v: _state_code(n, v),
+        "State code that starts every registration number, e.g. `KA`.",
+    ),
+    _Var(
+        "HUB_REGISTRATION_FORMAT",
+        "registration_format",
+        lambda n, v: _reg_format(n, v),
+        "Registration number pattern: `{state}`, `{dept}`, `{year}` and `{seq}` (required).",
+    ),
+    _Var(
+        "HUB_SMS_SINK",
+        "sms_sink",
+        lambda n, v: _choice(n, v, ("console", "http")),
+        "`console` prints messages (dev only); `http` sends through the SMS gateway.",
+    ),
+    _Var(
+        "HUB_ALLOW_SQLITE_IN_PRODUCTION",
+        "allow_sqlite_in_production",
+        _bool,
+        "Let production mode run on SQLite (a single-machine pilot).",
+    ),
+    _Var(
+        "HUB_MAX_BODY_BYTES",
+        "max_body_bytes",
+        lambda n, v: _int(n, v, low=1024, high=100 * 1_048_576),
+        "Largest request body accepted, in bytes.",
+    ),
+    _Var(
+        "HUB_OUTBOX_POLL_SECONDS",
+        "outbox_poll_seconds",
+        lambda n, v: _int(n, v, low=1, high=3600),
+        "How often the outbox relay looks for due messages.",
+    ),
+    _Var(
+        "HUB_OUTBOX_MAX_ATTEMPTS",
+        "outbox_max_attempts",
+        lambda n, v: _int(n, v, low=1, high=100),
+        "Delivery attempts before a message is DEAD.",
+    ),
+    _Var(
+        "HUB_OUTBOX_BACKOFF_CAP_SECONDS",
+        "outbox_backoff_cap_seconds",
+        lambda n, v: _int(n, v, low=1, high=86400),
+        "Longest wait between two delivery attempts.",
+    ),
+    _Var(
+        "HUB_OUTBOX_BATCH_SIZE",
+        "outbox_batch_size",
+        lambda n, v: _int(n, v, low=1, high=10000),
+        "Messages one relay pass claims.",
+    ),
+    _Var(
+        "HUB_CONNECTORS",
+        "connectors",
+        _tuple,
+        "Comma-separated connectors every grievance event is sent to.",
+    ),
+    _Var(
+        "HUB_DB_POOL_SIZE",
+        "db_pool_size",
+        lambda n, v: _int(n, v, low=1, high=500),
+        "Largest PostgreSQL connection pool per process.",
+    ),
+)
+
+
+def _state_code(name: str, raw: str) -> str:
+    if not (raw.isascii() and raw.isalpha() and raw.isupper() and 2 <= len(raw) <= 4):
+        raise SettingsError(
+            f"Config '{name}' has value '{raw}'. Must be 2-4 upper-case letters, e.g. KA."
+        )
+    return raw
+
+
+def _reg_format(name: str, raw: str) -> str:
+    try:
+        sample = raw.format(state="KA", dept="UDD", year=2026, seq=1)
+        sample_two = raw.format(state="KA", dept="UDD", year=2026, seq=2)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise SettingsError(
+            f"Config '{name}' has value '{raw}'. Not a valid pattern ({exc!r}); "
+            "use {state}, {dept}, {year} and {seq}."
+        ) from None
+    if sample == sample_two or len(sample) > 64:
+        raise SettingsError(
+            f"Config '{name}' has value '{raw}'. Must contain {{seq}} and stay under 64 characters."
+        )
+    return raw
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read every ``HUB_*`` variable once; raise ``SettingsError`` on the first bad one."""
+    source = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for var in VARIABLES:
+        raw = source.get(var.env)
+        if raw is not None:
+            values[var.attr] = var.parse(var.env, raw)
+    settings = Settings(**values)
+    _check(settings)
+    return settings
+
+
+def _check(settings: Settings) -> None:
+    if len(settings.secret_key.encode()) < MIN_SECRET_BYTES:
+        raise SettingsError(
+            f"Config 'HUB_SECRET_KEY' is {len(settings.secret_key.encode())} bytes long. "
+            f"Must be at least {MIN_SECRET_BYTES} bytes."
+        )
+    if not settings.is_production:
+        return
+    if settings.secret_key == DEV_SECRET_KEY:
+        raise SettingsError(
+            "Config 'HUB_SECRET_KEY' is the dev default. Production needs its own secret "
+            '(e.g. python -c "import secrets; print(secrets.token_urlsafe(48))").'
+        )
+    if settings.sms_sink == "console":
+        raise SettingsError(
+            "Config 'HUB_SMS_SINK' has value 'console'. Production needs a real gateway: http."
+        )
+    if settings.is_sqlite and not settings.allow_sqlite_in_production:
+        raise SettingsError(
+            f"Config 'HUB_DATABASE_URL' has value '{settings.database_url_redacted}'. "
+            "Production runs on PostgreSQL; set HUB_ALLOW_SQLITE_IN_PRODUCTION=true to "
+            "allow SQLite deliberately."
+        )
+
+
+def sqlite_path(settings: Settings) -> Path | None:
+    if not settings.is_sqlite:
+        return None
+    rest = settings.database_url.split("://", 1)[1].split("?", 1)[0]
+    return None if rest == ":memory:" else Path(rest)
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """(variable, default, meaning) for the README and ``hub settings``."""
+    defaults = Settings()
+    rows = []
+    for var in VARIABLES:
+        default = var.default_text or _show(getattr(defaults, var.attr))
+        rows.append((var.env, default, var.doc))
+    return rows
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, tuple):
+        return ",".join(value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+__all__ = ["Settings", "SettingsError", "load_settings", "settings_table"]

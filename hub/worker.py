@@ -1,0 +1,117 @@
+"""``hub worker``: arq workers on Redis, supervised.
+
+arq's worker returns (or raises) when Redis goes away; the supervisor loop
+starts a fresh one with capped backoff until it is told to stop. Outbox
+state lives in the database, so nothing is lost while Redis is down: the
+cron relay picks up every due row once the worker is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+from typing import Any
+
+from arq.connections import RedisSettings
+from arq.cron import cron
+from arq.worker import Worker, func
+
+from hub import db
+from hub.jobs import RELAY_JOB, job_context, relay_outbox
+from hub.settings import Settings
+
+logger = logging.getLogger("hub.worker")
+
+MAX_RESTART_DELAY = 30.0
+
+
+def redis_settings(settings: Settings) -> RedisSettings:
+    if not settings.redis_url:
+        raise ValueError("Config 'HUB_REDIS_URL' is unset. `hub worker` needs Redis.")
+    rs = RedisSettings.from_dsn(settings.redis_url)
+    rs.conn_retries = 2
+    rs.conn_retry_delay = 1
+    return rs
+
+
+def build_worker(settings: Settings, ctx: dict[str, Any], *, burst: bool = False) -> Worker:
+    every = max(1, settings.outbox_poll_seconds)
+    return Worker(
+        functions=[func(relay_outbox, name=RELAY_JOB, keep_result=0, max_tries=3)],
+        cron_jobs=[
+            cron(
+                relay_outbox,
+                name=f"cron:{RELAY_JOB}",
+                second=set(range(0, 60, every)),
+                run_at_startup=True,
+                unique=True,
+            )
+        ],
+        redis_settings=redis_settings(settings),
+        ctx=ctx,
+        burst=burst,
+        handle_signals=False,
+        poll_delay=0.2,
+        max_jobs=10,
+    )
+
+
+async def supervise(settings: Settings, stop: asyncio.Event, *, burst: bool = False) -> int:
+    """Run workers until ``stop`` is set (or one burst completes); return the restart count."""
+    await db.connect(settings)
+    await db.require_migrated()
+    ctx = job_context(settings)
+    restarts = 0
+    delay = 1.0
+    try:
+        while not stop.is_set():
+            worker = build_worker(settings, dict(ctx), burst=burst)
+            task = asyncio.create_task(worker.main())
+            stopper = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            if task in done:
+                exc = task.exception()
+                if exc is None and burst:
+                    await _close(worker)
+                    break
+                logger.warning(
+                    "worker stopped: %s; restarting in %.1fs",
+                    type(exc).__name__ if exc else "returned",
+                    delay,
+                )
+            else:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await _close(worker)
+            if stop.is_set():
+                break
+            restarts += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay * random.uniform(0.8, 1.2))
+            delay = min(MAX_RESTART_DELAY, delay * 2)
+    finally:
+        await db.disconnect()
+    return restarts
+
+
+async def _close(worker: Worker) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(worker.close(), timeout=5)
+
+
+def run(settings: Settings, *, burst: bool = False) -> None:
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        logger.info("worker starting", extra={"redis": settings.redis_url})
+        await supervise(settings, stop, burst=burst)
+        logger.info("worker stopped")
+
+    asyncio.run(main())

@@ -1,0 +1,64 @@
+"""The GraphQL layer: thin types and resolvers over ``hub`` services."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from schema.grievances import GrievanceMutation, GrievanceQuery
+from schema.taxonomy import TaxonomyQuery
+
+SDL_PATH = Path(__file__).with_name("schema.graphql")
+logger = logging.getLogger("hub.graphql")
+
+
+@strawberry.type
+class Query(GrievanceQuery, TaxonomyQuery):
+    pass
+
+
+@strawberry.type
+class Mutation(GrievanceMutation):
+    pass
+
+
+def _is_unexpected(error: GraphQLError) -> bool:
+    """Mask errors that come from our own code failing, not from the request."""
+    original = error.original_error
+    return original is not None and not isinstance(original, GraphQLError | PermissionError)
+
+
+class HubSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Bad requests are the client's business: one line each. Our own failures get a trace.
+        for error in errors:
+            if _is_unexpected(error):
+                logger.error("resolver failed: %s", error.message, exc_info=error.original_error)
+            else:
+                logger.info("request error: %s", error.message.splitlines()[0])
+
+
+def build_schema(*, production: bool = False) -> strawberry.Schema:
+    extensions: list[type[SchemaExtension] | SchemaExtension] = []
+    if production:
+        extensions.append(
+            MaskErrors(should_mask_error=_is_unexpected, error_message="Internal error.")
+        )
+    return HubSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        config=StrawberryConfig(disable_field_suggestions=production),
+    )
+
+
+def sdl() -> str:
+    return build_schema().as_str() + "\n"

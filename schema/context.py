@@ -1,0 +1,49 @@
+"""Per-request context: the runtime, the actor and this request's dataloaders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from strawberry.dataloader import DataLoader
+from strawberry.types import Info as _Info
+
+from auth.actor import Actor
+from hub.models import Department, GrievanceEvent, TaxonomyNode
+from hub.runtime import Runtime
+from hub.services.grievances import events_for
+
+
+async def _departments_by_id(ids: list[int]) -> list[Department | None]:
+    rows = {d.id: d for d in await Department.filter(id__in=ids)}
+    return [rows.get(i) for i in ids]
+
+
+async def _categories_by_id(ids: list[int]) -> list[TaxonomyNode | None]:
+    rows = {n.id: n for n in await TaxonomyNode.filter(id__in=ids)}
+    return [rows.get(i) for i in ids]
+
+
+async def _events_by_grievance(ids: list[int]) -> list[list[GrievanceEvent]]:
+    by_id = await events_for(ids)
+    return [by_id[i] for i in ids]
+
+
+@dataclass
+class Context:
+    runtime: Runtime
+    actor: Actor | None
+    request: Any = None
+    response: Any = None
+    department_by_id: DataLoader[int, Department | None] = field(
+        default_factory=lambda: DataLoader(load_fn=_departments_by_id)
+    )
+    category_by_id: DataLoader[int, TaxonomyNode | None] = field(
+        default_factory=lambda: DataLoader(load_fn=_categories_by_id)
+    )
+    events_by_grievance: DataLoader[int, list[GrievanceEvent]] = field(
+        default_factory=lambda: DataLoader(load_fn=_events_by_grievance)
+    )
+
+
+Info = _Info[Context, None]

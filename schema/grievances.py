@@ -1,0 +1,82 @@
+"""Grievance queries and mutations: decode, call one hub service, map the result."""
+
+from __future__ import annotations
+
+import strawberry
+
+from hub import enums
+from hub.errors import DomainError
+from hub.services import grievances as service
+from hub.workflow import IllegalAction
+from schema.context import Info
+from schema.permissions import IsAuthenticated
+from schema.types import Channel, Grievance, UserError
+
+
+@strawberry.input
+class FileGrievanceInput:
+    description: str
+    channel: Channel = enums.Channel.WEB  # type: ignore[valid-type]
+    category_code: str | None = None
+    boundary_code: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    address: str | None = None
+    citizen_mobile: str | None = strawberry.field(
+        default=None, description="Required when an operator, portal or system files for someone."
+    )
+    citizen_name: str | None = None
+    language: str = "en"
+    client_reference: str | None = strawberry.field(
+        default=None,
+        description="The filer's own id for this filing: a retry returns the first grievance.",
+    )
+
+
+@strawberry.type
+class FileGrievancePayload:
+    grievance: Grievance | None
+    errors: list[UserError]
+
+
+def _errors(exc: DomainError | IllegalAction) -> list[UserError]:
+    if isinstance(exc, IllegalAction):
+        return [UserError(field="", code="illegal_action", message=str(exc))]
+    return [UserError(field=e.field, code=e.code, message=e.message) for e in exc.errors]
+
+
+@strawberry.type
+class GrievanceQuery:
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="A grievance by registration number; null when missing or not yours to see.",
+    )
+    async def grievance(self, info: Info, registration_number: str) -> Grievance | None:
+        assert info.context.actor is not None
+        row = await service.get_grievance(info.context.actor, registration_number.strip())
+        return Grievance(row=row) if row else None
+
+
+@strawberry.type
+class GrievanceMutation:
+    @strawberry.mutation(permission_classes=[IsAuthenticated])
+    async def file_grievance(self, info: Info, input: FileGrievanceInput) -> FileGrievancePayload:
+        assert info.context.actor is not None
+        data = service.FilingData(
+            description=input.description,
+            channel=enums.Channel(input.channel),
+            category_code=input.category_code,
+            boundary_code=input.boundary_code,
+            latitude=input.latitude,
+            longitude=input.longitude,
+            address=input.address,
+            citizen_mobile=input.citizen_mobile,
+            citizen_name=input.citizen_name,
+            language=input.language,
+            client_reference=input.client_reference,
+        )
+        try:
+            row = await service.file_grievance(info.context.runtime, info.context.actor, data)
+        except (DomainError, IllegalAction) as exc:
+            return FileGrievancePayload(grievance=None, errors=_errors(exc))
+        return FileGrievancePayload(grievance=Grievance(row=row), errors=[])
