@@ -58,7 +58,7 @@ class HubGraphQL(GraphQL[Context, None]):
             response = _error(exc.status_code, exc.reason, "BAD_REQUEST")
         await response(scope, receive, send)
 
-    async def get_context(  # type: ignore[override]
+    async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
         actor = None

@@ -48,12 +48,14 @@ class TaxonomyNode(Model):
     parent: fields.ForeignKeyNullableRelation[TaxonomyNode] = fields.ForeignKeyField(
         "hub.TaxonomyNode", related_name="children", null=True, on_delete=RESTRICT
     )
+    department_id: int
+    parent_id: int | None
     level = fields.CharField(max_length=32)
-    depth = fields.SmallIntField()
+    depth: int = fields.SmallIntField()
     names: dict[str, str] = fields.JSONField(default=dict)
     keywords: list[str] = fields.JSONField(default=list)
     synonyms: list[str] = fields.JSONField(default=list)
-    sla_days = fields.SmallIntField(null=True)
+    sla_days: int | None = fields.SmallIntField(null=True)
     active = fields.BooleanField(default=True)
     effective_from = fields.DateField(null=True)
     updated_at = fields.DatetimeField(auto_now=True)
@@ -91,6 +93,7 @@ class Office(Model):
     boundaries: fields.ManyToManyRelation[Boundary] = fields.ManyToManyField(
         "hub.Boundary", related_name="offices", through="office_boundary"
     )
+    department_id: int
     is_headquarters = fields.BooleanField(default=False)
     active = fields.BooleanField(default=True)
 
@@ -115,6 +118,8 @@ class User(Model):
     )
     active = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    office_id: int | None
+    department_id: int | None
 
     class Meta:
         table = "hub_user"
@@ -150,7 +155,14 @@ class Grievance(Model):
     assignee: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "hub.User", related_name="assigned_grievances", null=True, on_delete=RESTRICT
     )
-    escalation_level = fields.SmallIntField(default=0)
+    escalation_level: int = fields.SmallIntField(default=0)
+    citizen_id: int
+    filed_by_id: int | None
+    category_id: int | None
+    department_id: int | None
+    office_id: int | None
+    boundary_id: int | None
+    assignee_id: int | None
     due_at = fields.DatetimeField(null=True, db_index=True)
     version = fields.IntField(default=1)
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
@@ -181,6 +193,8 @@ class GrievanceEvent(Model):
     after: dict[str, Any] = fields.JSONField(default=dict)
     note = fields.TextField(default="")
     created_at = fields.DatetimeField(auto_now_add=True)
+    grievance_id: int
+    actor_id: int | None
 
     class Meta:
         table = "grievance_event"
@@ -220,7 +234,8 @@ class OutboxMessage(Model):
     payload: dict[str, Any] = fields.JSONField()
     idempotency_key = fields.CharField(max_length=128, unique=True)
     status = fields.CharEnumField(OutboxStatus, max_length=16, default=OutboxStatus.PENDING)
-    attempts = fields.SmallIntField(default=0)
+    attempts: int = fields.SmallIntField(default=0)
+    grievance_id: int | None
     next_attempt_at = fields.DatetimeField()
     lease_until = fields.DatetimeField(null=True)
     last_error = fields.TextField(default="")
@@ -243,6 +258,7 @@ class ExternalLink(Model):
     sync_state = fields.CharEnumField(SyncState, max_length=16, default=SyncState.PENDING)
     external_status = fields.CharField(max_length=64, default="")
     last_synced_at = fields.DatetimeField(null=True)
+    grievance_id: int
 
     class Meta:
         table = "external_link"

@@ -111,9 +111,14 @@ class Relay:
         stats = RelayStats()
         clock = time.monotonic()
         closed = [name for name in self.connectors if self._breaker(name).allows(clock)]
-        stats.skipped_open_circuit = len(self.connectors) - len(closed)
         for message in await self._claim(closed):
-            await self._deliver(message, stats)
+            if self._breaker(message.connector).allows(time.monotonic()):
+                await self._deliver(message, stats)
+            else:  # the circuit opened during this batch: hand the claim back untouched
+                await OutboxMessage.filter(id=message.id, status=OutboxStatus.DELIVERING).update(
+                    status=OutboxStatus.PENDING, lease_until=None
+                )
+                stats.skipped_open_circuit += 1
         return stats
 
     async def drain(self, max_batches: int = 1000) -> RelayStats:
@@ -124,7 +129,7 @@ class Relay:
             total.delivered += stats.delivered
             total.retried += stats.retried
             total.dead += stats.dead
-            total.skipped_open_circuit = stats.skipped_open_circuit
+            total.skipped_open_circuit += stats.skipped_open_circuit
             if stats.handled == 0:
                 break
         return total

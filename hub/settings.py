@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-DEV_SECRET_KEY = "dev-only-secret-key-do-not-use-in-production-0000"
+DEV_SECRET_KEY = "dev-only-secret-key-do-not-use-in-production-0000"  # noqa: S105
 MIN_SECRET_BYTES = 32
 DEFAULT_DATABASE_URL = "sqlite://var/hub.sqlite3"
 

@@ -6,6 +6,7 @@ and who may take it. Services ask ``check`` before they change anything.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from hub.enums import OPEN_STATUSES, Action, GrievanceStatus, Role
@@ -24,15 +25,15 @@ class Transition:
 
 def _t(
     action: Action,
-    sources: set[GrievanceStatus | None] | frozenset[GrievanceStatus],
+    sources: Iterable[GrievanceStatus | None],
     targets: tuple[GrievanceStatus, ...],
     roles: set[Role],
 ) -> Transition:
     return Transition(action, frozenset(sources), targets, frozenset(roles | {R.SYSTEM}))
 
 
-_TRIAGE = {S.PENDING_ASSIGNMENT, S.REASSIGN_REQUESTED}
-_ANSWERED = {S.RESOLVED, S.REJECTED}
+_TRIAGE = (S.PENDING_ASSIGNMENT, S.REASSIGN_REQUESTED)
+_ANSWERED = (S.RESOLVED, S.REJECTED)
 _OFFICERS = {R.GRO, R.LME, R.NODAL_OFFICER, R.HOD}
 _EVERYONE = {
     R.CITIZEN,
@@ -47,23 +48,23 @@ _EVERYONE = {
 TABLE: tuple[Transition, ...] = (
     _t(
         Action.FILE,
-        {None},
+        (None,),
         (S.PENDING_ASSIGNMENT, S.ASSIGNED),
         {R.CITIZEN, R.OPERATOR, R.PORTAL, R.DEPARTMENT_SYSTEM},
     ),
     _t(Action.ASSIGN, _TRIAGE, (S.ASSIGNED,), {R.GRO}),
     _t(Action.REASSIGN, _TRIAGE, (S.ASSIGNED,), {R.GRO}),
-    _t(Action.REQUEST_REASSIGN, {S.ASSIGNED}, (S.REASSIGN_REQUESTED,), {R.LME}),
+    _t(Action.REQUEST_REASSIGN, (S.ASSIGNED,), (S.REASSIGN_REQUESTED,), {R.LME}),
     _t(Action.TRANSFER, _TRIAGE, (S.PENDING_ASSIGNMENT,), {R.GRO}),
     _t(Action.REJECT, _TRIAGE, (S.REJECTED,), {R.GRO}),
-    _t(Action.FORWARD, {S.ASSIGNED, S.PENDING_ASSIGNMENT}, (S.FORWARDED,), set()),
-    _t(Action.RESOLVE, {S.ASSIGNED, S.FORWARDED}, (S.RESOLVED,), {R.LME, R.DEPARTMENT_SYSTEM}),
+    _t(Action.FORWARD, (S.ASSIGNED, S.PENDING_ASSIGNMENT), (S.FORWARDED,), set()),
+    _t(Action.RESOLVE, (S.ASSIGNED, S.FORWARDED), (S.RESOLVED,), {R.LME, R.DEPARTMENT_SYSTEM}),
     _t(Action.REOPEN, _ANSWERED, (S.PENDING_ASSIGNMENT,), {R.CITIZEN, R.OPERATOR}),
     _t(Action.RATE, _ANSWERED, (S.CLOSED,), {R.CITIZEN}),
     _t(Action.AUTO_CLOSE, _ANSWERED, (S.CLOSED,), set()),
-    _t(Action.APPEAL, {S.CLOSED}, (S.PENDING_ASSIGNMENT,), {R.CITIZEN}),
+    _t(Action.APPEAL, (S.CLOSED,), (S.PENDING_ASSIGNMENT,), {R.CITIZEN}),
     _t(Action.ESCALATE, OPEN_STATUSES, (), {R.NODAL_OFFICER, R.HOD}),
-    _t(Action.COMMENT, frozenset(S) | {None}, (), _EVERYONE),
+    _t(Action.COMMENT, (*S, None), (), _EVERYONE),
 )
 
 _BY_ACTION = {t.action: t for t in TABLE}

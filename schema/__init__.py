@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import strawberry
@@ -47,10 +48,10 @@ class HubSchema(strawberry.Schema):
 
 
 def build_schema(*, production: bool = False) -> strawberry.Schema:
-    extensions: list[type[SchemaExtension] | SchemaExtension] = []
+    extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = []
     if production:
         extensions.append(
-            MaskErrors(should_mask_error=_is_unexpected, error_message="Internal error.")
+            lambda: MaskErrors(should_mask_error=_is_unexpected, error_message="Internal error.")
         )
     return HubSchema(
         query=Query,

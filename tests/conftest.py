@@ -38,8 +38,13 @@ PG_USER = os.environ.get("HUB_TEST_PG_USER", "postgres")
 REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PER_TEST_TABLES = (
-    "outbox_message", "external_link", "attachment", "grievance_event", "grievance",
-    "hub_user", "counter",
+    "outbox_message",
+    "external_link",
+    "attachment",
+    "grievance_event",
+    "grievance",
+    "hub_user",
+    "counter",
 )
 
 
@@ -118,9 +123,9 @@ async def truncate() -> None:
 
 
 @pytest.fixture
-async def settings(database: Settings) -> AsyncIterator[Settings]:
+async def settings(database: Settings) -> Settings:
     await truncate()
-    yield database
+    return database
 
 
 @pytest.fixture
@@ -150,21 +155,30 @@ class People:
 async def people(settings: Settings) -> People:
     udd = await Department.get(code="UDD")
     wsd = await Department.get(code="WSD")
-    udd_office, _ = await Office.get_or_create(code="UDD-HQ", defaults={"name": "UDD HQ",
-                                                                         "department": udd})
+    udd_office, _ = await Office.get_or_create(
+        code="UDD-HQ", defaults={"name": "UDD HQ", "department": udd}
+    )
 
     async def user(mobile: str, name: str, kind: UserKind, roles: list[Role], **kw: Any) -> User:
-        return await User.create(mobile=mobile, name=name, kind=kind,
-                                 roles=[r.value for r in roles], **kw)
+        return await User.create(
+            mobile=mobile, name=name, kind=kind, roles=[r.value for r in roles], **kw
+        )
 
     return People(
         asha=await user("+919900000001", "Asha", UserKind.CITIZEN, [Role.CITIZEN]),
         ravi=await user("+919900000002", "Ravi", UserKind.CITIZEN, [Role.CITIZEN]),
         operator=await user("+919800000003", "Op", UserKind.EMPLOYEE, [Role.OPERATOR]),
-        udd_gro=await user("+919700030003", "UDD GRO", UserKind.EMPLOYEE, [Role.GRO],
-                           department=udd, office=udd_office),
-        wsd_gro=await user("+919700040003", "WSD GRO", UserKind.EMPLOYEE, [Role.GRO],
-                           department=wsd),
+        udd_gro=await user(
+            "+919700030003",
+            "UDD GRO",
+            UserKind.EMPLOYEE,
+            [Role.GRO],
+            department=udd,
+            office=udd_office,
+        ),
+        wsd_gro=await user(
+            "+919700040003", "WSD GRO", UserKind.EMPLOYEE, [Role.GRO], department=wsd
+        ),
         leader=await user("+919800000001", "Leader", UserKind.EMPLOYEE, [Role.LEADERSHIP]),
     )
 

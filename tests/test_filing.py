@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import httpx
@@ -58,8 +59,12 @@ async def test_citizen_files_and_reads_back(
     assert grievance["category"]["department"]["code"] == "UDD"
     assert grievance["dueAt"] > grievance["filedAt"]
     assert grievance["timeline"] == [
-        {"action": "FILE", "actorRole": "citizen", "fromStatus": None,
-         "toStatus": "PENDING_ASSIGNMENT"}
+        {
+            "action": "FILE",
+            "actorRole": "citizen",
+            "fromStatus": None,
+            "toStatus": "PENDING_ASSIGNMENT",
+        }
     ]
 
     # one grievance, one event, one outbox row, all written together
@@ -144,8 +149,12 @@ async def test_bad_filing_names_the_field_and_writes_nothing(
 
 
 async def test_operator_files_for_a_caller(client: httpx.AsyncClient, people: People) -> None:
-    call = {**GARBAGE, "channel": "CALL_CENTRE", "citizenMobile": "98450 12345",
-            "citizenName": "Lakshmi"}
+    call = {
+        **GARBAGE,
+        "channel": "CALL_CENTRE",
+        "citizenMobile": "98450 12345",
+        "citizenName": "Lakshmi",
+    }
     payload = data_of(await gql(client, FILE, {"input": call}, as_user=people.operator))
     assert payload["fileGrievance"]["errors"] == []
     grievance = await Grievance.get(
@@ -176,3 +185,16 @@ async def test_retried_filing_with_client_reference_files_once(
     assert b["fileGrievance"]["grievance"]["registrationNumber"] == number
     assert await Grievance.all().count() == 1
     assert await OutboxMessage.all().count() == 1
+
+
+async def test_concurrent_filings_get_unique_numbers(
+    client: httpx.AsyncClient, people: People
+) -> None:
+
+    bodies = await asyncio.gather(
+        *(gql(client, FILE, {"input": GARBAGE}, as_user=people.asha) for _ in range(20))
+    )
+    numbers = [data_of(b)["fileGrievance"]["grievance"]["registrationNumber"] for b in bodies]
+    assert len(set(numbers)) == 20
+    assert await Grievance.all().count() == 20
+    assert await OutboxMessage.all().count() == 20

@@ -275,7 +275,7 @@ async def _citizen(actor: Actor, data: FilingData) -> User:
         return await User.get(id=actor.user_id)
     mobile = normalise_mobile(data.citizen_mobile or "")
     assert mobile is not None  # checked in _validate
-    defaults = {
+    defaults: dict[str, Any] = {
         "kind": UserKind.CITIZEN,
         "name": data.citizen_name or "",
         "language": data.language,

@@ -36,13 +36,13 @@ async def load_rule_set(rules: RuleSet) -> LoadReport:
     async with in_transaction():
         departments = {d.code: d for d in await Department.all()}
         for spec in rules.departments:
-            values = {"names": spec.names, "active": spec.active}
-            row = departments.get(spec.code)
-            if row is None:
+            values: dict[str, Any] = {"names": spec.names, "active": spec.active}
+            department = departments.get(spec.code)
+            if department is None:
                 departments[spec.code] = await Department.create(code=spec.code, **values)
                 report.added.append(f"department {spec.code}")
-            elif _differs(row, values):
-                await row.update_from_dict(values).save()
+            elif _differs(department, values):
+                await department.update_from_dict(values).save()
                 report.changed.append(f"department {spec.code}")
 
         nodes = {n.code: n for n in await TaxonomyNode.all()}
@@ -59,20 +59,20 @@ async def load_rule_set(rules: RuleSet) -> LoadReport:
                 "active": node.active,
                 "effective_from": node.effective_from,
             }
-            row = nodes.get(node.code)
-            if row is None:
+            existing = nodes.get(node.code)
+            if existing is None:
                 nodes[node.code] = await TaxonomyNode.create(code=node.code, **values)
                 report.added.append(f"node {node.code}")
-            elif _differs(row, values):
-                await row.update_from_dict(values).save()
+            elif _differs(existing, values):
+                await existing.update_from_dict(values).save()
                 report.changed.append(f"node {node.code}")
 
         loaded_departments = {departments[d.code].id for d in rules.departments}
         listed = {n.code for n in rules.nodes}
-        for code, row in nodes.items():
-            if row.department_id in loaded_departments and code not in listed and row.active:
-                row.active = False
-                await row.save(update_fields=["active"])
+        for code, stale in nodes.items():
+            if stale.department_id in loaded_departments and code not in listed and stale.active:
+                stale.active = False
+                await stale.save(update_fields=["active"])
                 report.deactivated.append(f"node {code}")
 
         boundaries = {b.code: b for b in await Boundary.all()}
@@ -83,12 +83,12 @@ async def load_rule_set(rules: RuleSet) -> LoadReport:
                 "parent_id": boundaries[b.parent].id if b.parent else None,
                 "active": True,
             }
-            row = boundaries.get(b.code)
-            if row is None:
+            boundary = boundaries.get(b.code)
+            if boundary is None:
                 boundaries[b.code] = await Boundary.create(code=b.code, **values)
                 report.added.append(f"boundary {b.code}")
-            elif _differs(row, values):
-                await row.update_from_dict(values).save()
+            elif _differs(boundary, values):
+                await boundary.update_from_dict(values).save()
                 report.changed.append(f"boundary {b.code}")
     return report
 
