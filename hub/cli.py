@@ -141,7 +141,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
     users = asyncio.run(prepare())
     host, port = args.host or settings.host, args.port or settings.port
-    print(demo.usage(users, f"http://{host}:{port}"), flush=True)
+    print(demo.usage(users, f"http://{host}:{port}", serving=not args.no_serve), flush=True)
     if args.no_serve:
         return 0
     args.host, args.port = host, port

@@ -138,9 +138,10 @@ async def _file_samples(rt: Runtime) -> None:
         )
 
 
-def usage(users: list[DemoUser], base_url: str) -> str:
+def usage(users: list[DemoUser], base_url: str, *, serving: bool = True) -> str:
+    state = "is serving" if serving else "is ready; `hub serve` serves it"
     lines = [
-        f"Grievance Hub (dev) is serving at {base_url}",
+        f"Grievance Hub (dev) {state} at {base_url}",
         f"  GraphiQL:  {base_url}/graphql",
         f"  health:    {base_url}/healthz   readiness: {base_url}/readyz",
         "",

@@ -3,7 +3,8 @@
 Foreign keys RESTRICT by default: a department, office, category or citizen
 that a grievance points to is deactivated, never deleted, and the timeline
 and outbox are never silently cascaded away. Schema changes go through the
-checked-in migrations in ``hub/migrations`` (``hub makemigrations``).
+checked-in migrations in ``hub/migrations``
+(``tortoise -c hub.db.TORTOISE_ORM makemigrations hub -n NAME``).
 """
 
 from __future__ import annotations

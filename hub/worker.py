@@ -13,6 +13,7 @@ import contextlib
 import logging
 import random
 import signal
+import time
 from typing import Any
 
 from arq.connections import RedisSettings
@@ -26,6 +27,9 @@ from hub.settings import Settings
 logger = logging.getLogger("hub.worker")
 
 MAX_RESTART_DELAY = 30.0
+# A worker that ran this long was healthy: its death starts a new outage, so the
+# restart delay starts again from 1 s instead of staying at the cap forever.
+HEALTHY_RUN_SECONDS = 60.0
 
 
 def redis_settings(settings: Settings) -> RedisSettings:
@@ -62,13 +66,16 @@ def build_worker(settings: Settings, ctx: dict[str, Any], *, burst: bool = False
 async def supervise(settings: Settings, stop: asyncio.Event, *, burst: bool = False) -> int:
     """Run workers until ``stop`` is set (or one burst completes); return the restart count."""
     await db.connect(settings)
-    await db.require_migrated()
-    ctx = job_context(settings)
     restarts = 0
     delay = 1.0
     try:
+        # Inside the try: a refused start must still close the database, or the
+        # SQLite driver's thread keeps the process alive after the message.
+        await db.require_migrated()
+        ctx = job_context(settings)
         while not stop.is_set():
             worker = build_worker(settings, dict(ctx), burst=burst)
+            started = time.monotonic()
             task = asyncio.create_task(worker.main())
             stopper = asyncio.create_task(stop.wait())
             done, _ = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -78,6 +85,8 @@ async def supervise(settings: Settings, stop: asyncio.Event, *, burst: bool = Fa
                 if exc is None and burst:
                     await _close(worker)
                     break
+                if time.monotonic() - started >= HEALTHY_RUN_SECONDS:
+                    delay = 1.0
                 logger.warning(
                     "worker stopped: %s; restarting in %.1fs",
                     type(exc).__name__ if exc else "returned",
@@ -100,8 +109,17 @@ async def supervise(settings: Settings, stop: asyncio.Event, *, burst: bool = Fa
 
 
 async def _close(worker: Worker) -> None:
-    with contextlib.suppress(Exception):
+    try:
         await asyncio.wait_for(worker.close(), timeout=5)
+    except asyncio.CancelledError:
+        # ``Worker.close`` cancels the worker's job tasks and gathers them; a task
+        # cancelled before it ran surfaces here as CancelledError. Only pass it on
+        # when this task itself is being cancelled, or the supervisor would die.
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+    except Exception:  # Redis is gone: nothing left to close cleanly
+        logger.debug("closing the worker failed", exc_info=True)
 
 
 def run(settings: Settings, *, burst: bool = False) -> None:
