@@ -3,13 +3,91 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from hub.settings import Settings
 
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/hub_bench"
+
+BenchCommand = Callable[[Settings, argparse.Namespace], int]
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_subparsers(dest="bench_command", required=True)
+    sub = parser.add_subparsers(dest="bench_command", required=True)
+    filing = sub.add_parser(
+        "filing",
+        help="fileGrievance throughput against a bare Starlette + asyncpg baseline",
+        description=(
+            "Re-create a PostgreSQL benchmark database, then drive the hub's fileGrievance "
+            "mutation and a bare Starlette + asyncpg app doing the same writes with the "
+            "same closed-loop clients, and compare their rates."
+        ),
+    )
+    filing.add_argument(
+        "--clients", type=_bounded_int(1, 1000), default=32, help="concurrent clients (32)"
+    )
+    filing.add_argument(
+        "--duration",
+        type=_bounded_float(1, 600),
+        default=15.0,
+        help="measured seconds per server (15)",
+    )
+    filing.add_argument(
+        "--warmup",
+        type=_bounded_float(0, 120),
+        default=3.0,
+        help="unmeasured seconds of load before each measurement (3)",
+    )
+    filing.add_argument(
+        "--database-url",
+        default=DEFAULT_DATABASE_URL,
+        help=f"PostgreSQL database to DROP and re-create ({DEFAULT_DATABASE_URL})",
+    )
+    filing.add_argument(
+        "--json", action="store_true", help="end with one line of JSON holding the figures"
+    )
+    filing.set_defaults(bench_run=_run_filing)
 
 
 def run_bench(settings: Settings, args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    command: BenchCommand = args.bench_run
+    return command(settings, args)
+
+
+def _run_filing(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.bench.filing import FilingOptions, run_filing
+
+    options = FilingOptions(
+        clients=args.clients,
+        duration=args.duration,
+        warmup=args.warmup,
+        database_url=args.database_url,
+        as_json=args.json,
+    )
+    return run_filing(settings, options)
+
+
+def _bounded_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{raw!r} is not an integer") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _bounded_float(low: float, high: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{raw!r} is not a number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value:g} is not between {low:g} and {high:g}")
+        return value
+
+    return parse
