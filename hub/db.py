@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.connection import get_connection
 from tortoise.migrations.executor import MigrationExecutor
@@ -18,16 +19,27 @@ class NotMigratedError(RuntimeError):
     """The database lacks migrations this code needs."""
 
 
+async def _keep_session(connection: Any) -> None:
+    """asyncpg's pool still rolls back an open transaction on release; the hub keeps no
+    session state (no SET, LISTEN or advisory locks), so the extra RESET ALL round trip
+    per release is skipped."""
+
+
 def tortoise_config(settings: Settings) -> dict[str, Any]:
     url = settings.database_url
+    connection: str | dict[str, Any] = url
     if url.startswith("sqlite"):
         path = sqlite_path(settings)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-    elif "maxsize=" not in url:
-        url += ("&" if "?" in url else "?") + f"minsize=1&maxsize={settings.db_pool_size}"
+    else:
+        if "maxsize=" not in url:
+            url += ("&" if "?" in url else "?") + f"minsize=1&maxsize={settings.db_pool_size}"
+        connection = expand_db_url(url)
+        if "asyncpg" in connection["engine"]:
+            connection["credentials"]["reset"] = _keep_session
     return {
-        "connections": {"default": url},
+        "connections": {"default": connection},
         "apps": {
             APP: {
                 "models": ["hub.models"],

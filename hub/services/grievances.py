@@ -122,11 +122,11 @@ async def _write_filing(
     boundary: Boundary | None,
     due: dt.datetime | None,
 ) -> Grievance:
-    citizen = await _citizen(actor, data)
+    citizen_id = await _citizen_id(actor, data)
     grievance = await Grievance.create(
         registration_number=number,
-        citizen=citizen,
-        filed_by_id=actor.user_id if actor.user_id != citizen.id else None,
+        citizen_id=citizen_id,
+        filed_by_id=actor.user_id if actor.user_id != citizen_id else None,
         channel=data.channel,
         category=category,
         department_id=category.department_id if category else None,
@@ -208,7 +208,11 @@ async def _validate(actor: Actor, data: FilingData) -> tuple[TaxonomyNode | None
         errors.append(FieldError("description", "invalid", "The description has a NUL byte."))
     category = None
     if data.category_code:
-        category = await TaxonomyNode.get_or_none(code=data.category_code, active=True)
+        category = (
+            await TaxonomyNode.filter(code=data.category_code, active=True)
+            .select_related("department")
+            .first()
+        )
         if category is None:
             errors.append(
                 FieldError(
@@ -225,8 +229,6 @@ async def _validate(actor: Actor, data: FilingData) -> tuple[TaxonomyNode | None
                     f"Category '{data.category_code}' has subcategories; choose one of them.",
                 )
             )
-        else:
-            await category.fetch_related("department")
     boundary = None
     if data.boundary_code:
         boundary = await Boundary.get_or_none(code=data.boundary_code, active=True)
@@ -270,9 +272,10 @@ async def _validate(actor: Actor, data: FilingData) -> tuple[TaxonomyNode | None
     return category, boundary
 
 
-async def _citizen(actor: Actor, data: FilingData) -> User:
+async def _citizen_id(actor: Actor, data: FilingData) -> int:
+    """The citizen the grievance belongs to: the actor, or the person filed for."""
     if actor.has(Role.CITIZEN) and actor.user_id is not None:
-        return await User.get(id=actor.user_id)
+        return actor.user_id
     mobile = normalise_mobile(data.citizen_mobile or "")
     assert mobile is not None  # checked in _validate
     defaults: dict[str, Any] = {
@@ -288,4 +291,4 @@ async def _citizen(actor: Actor, data: FilingData) -> User:
         raise DomainError.one(
             "citizenMobile", "not_a_citizen", "That number belongs to a staff or service account."
         )
-    return user
+    return int(user.id)
