@@ -12,8 +12,8 @@ import pytest
 
 from hub.app import create_app
 from hub.runtime import Runtime
+from hub.services import taxonomy as taxonomy_service
 from hub.settings import Settings
-from schema import taxonomy as taxonomy_schema
 from tests.conftest import People, gql
 
 READ = "query($n: String!) { grievance(registrationNumber: $n) { status } }"
@@ -123,12 +123,10 @@ async def test_production_refuses_the_dev_header_and_graphiql(
 async def test_production_masks_internal_errors(
     production: httpx.AsyncClient, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    class Broken:
-        @staticmethod
-        def filter(**_: object) -> None:
-            raise RuntimeError("password=hunter2 at db.internal")
+    async def broken() -> None:
+        raise RuntimeError("password=hunter2 at db.internal")
 
-    monkeypatch.setattr(taxonomy_schema, "DepartmentRow", Broken)
+    monkeypatch.setattr(taxonomy_service, "active_departments", broken)
     query = {"query": "{ departments { code } }"}
     dev = (await client.post("/graphql", json=query)).json()
     assert "hunter2" in dev["errors"][0]["message"]

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import TypeVar
 
 from hub.settings import Settings
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/hub_bench"
 
 BenchCommand = Callable[[Settings, argparse.Namespace], int]
+
+
+_N = TypeVar("_N", int, float)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,17 +28,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         ),
     )
     filing.add_argument(
-        "--clients", type=_bounded_int(1, 1000), default=32, help="concurrent clients (32)"
+        "--clients", type=_bounded(int, 1, 1000), default=32, help="concurrent clients (32)"
     )
     filing.add_argument(
         "--duration",
-        type=_bounded_float(1, 600),
+        type=_bounded(float, 1, 600),
         default=15.0,
         help="measured seconds per server (15)",
     )
     filing.add_argument(
         "--warmup",
-        type=_bounded_float(0, 120),
+        type=_bounded(float, 0, 120),
         default=3.0,
         help="unmeasured seconds of load before each measurement (3)",
     )
@@ -67,27 +71,14 @@ def _run_filing(settings: Settings, args: argparse.Namespace) -> int:
     return run_filing(settings, options)
 
 
-def _bounded_int(low: int, high: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
+def _bounded(kind: Callable[[str], _N], low: _N, high: _N) -> Callable[[str], _N]:
+    def parse(raw: str) -> _N:
         try:
-            value = int(raw)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{raw!r} is not an integer") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high}")
-        return value
-
-    return parse
-
-
-def _bounded_float(low: float, high: float) -> Callable[[str], float]:
-    def parse(raw: str) -> float:
-        try:
-            value = float(raw)
+            value = kind(raw)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{raw!r} is not a number") from None
         if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value:g} is not between {low:g} and {high:g}")
+            raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high}")
         return value
 
     return parse

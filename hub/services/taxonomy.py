@@ -93,5 +93,19 @@ async def load_rule_set(rules: RuleSet) -> LoadReport:
     return report
 
 
-async def find_category(code: str) -> TaxonomyNode | None:
-    return await TaxonomyNode.get_or_none(code=code, active=True).select_related("department")
+async def active_departments() -> list[Department]:
+    return await Department.filter(active=True).order_by("code")
+
+
+async def active_categories(
+    department_code: str | None = None, parent_code: str | None = None, limit: int = 500
+) -> list[TaxonomyNode]:
+    """Active nodes under ``parent_code``, or the top level of each (or one) department."""
+    query = TaxonomyNode.filter(active=True)
+    if parent_code is not None:
+        query = query.filter(parent__code=parent_code)
+    else:
+        query = query.filter(parent_id=None)
+    if department_code is not None:
+        query = query.filter(department__code=department_code)
+    return await query.order_by("code").limit(limit)
