@@ -77,11 +77,14 @@ async def disconnect() -> None:
     await Tortoise.close_connections()
 
 
+def _executor() -> MigrationExecutor:
+    apps_config = {APP: {"models": ["hub.models"], "migrations": "hub.migrations"}}
+    return MigrationExecutor(get_connection("default"), apps_config)
+
+
 async def pending_migrations() -> list[str]:
     """Names of migrations not yet applied on the connected database."""
-    apps_config = {APP: {"models": ["hub.models"], "migrations": "hub.migrations"}}
-    executor = MigrationExecutor(get_connection("default"), apps_config)
-    steps = await executor.plan()
+    steps = await _executor().plan()
     return [f"{step.migration.app_label}.{step.migration.name}" for step in steps]
 
 
@@ -91,9 +94,7 @@ async def migrate(settings: Settings) -> list[str]:
     try:
         pending = await pending_migrations()
         if pending:
-            apps_config = {APP: {"models": ["hub.models"], "migrations": "hub.migrations"}}
-            executor = MigrationExecutor(get_connection("default"), apps_config)
-            await executor.migrate()
+            await _executor().migrate()
         return pending
     finally:
         await disconnect()

@@ -7,6 +7,8 @@ tests that need it skip with the reason; under CI=true they fail instead.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -230,3 +232,11 @@ def redis_url() -> Iterator[str]:
     finally:
         client.flushdb()
         client.close()
+
+
+def run_hub(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The ``hub`` command in a child process, as an operator runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "hub.cli", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,7 +12,7 @@ from hub.app import create_app
 from hub.runtime import Runtime
 from hub.services import taxonomy as taxonomy_service
 from hub.settings import Settings
-from tests.conftest import People, gql
+from tests.conftest import People, gql, run_hub
 
 READ = "query($n: String!) { grievance(registrationNumber: $n) { status } }"
 
@@ -143,13 +141,6 @@ def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
         "PATH": "/usr/bin:/bin",
         "HUB_PORT": "8799",
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "hub.cli", "serve"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_hub("serve", env=env)
     assert result.returncode == 2
     assert "not migrated" in result.stderr and "Run: hub migrate" in result.stderr

@@ -35,7 +35,7 @@ from hub.runtime import Runtime
 from hub.services.grievances import FilingData, file_grievance
 from hub.settings import Settings
 from hub.worker import build_worker, supervise
-from tests.conftest import ROOT, People, unavailable
+from tests.conftest import ROOT, People, run_hub, unavailable
 
 GARBAGE = FilingData(
     description="Garbage has not been collected from our lane for a week.",
@@ -319,13 +319,6 @@ async def test_supervisor_backoff_starts_over_after_a_healthy_run(
 
 
 # --- refusals --------------------------------------------------------------------------------
-
-
-def run_hub(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hub.cli", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
 
 
 def test_worker_refuses_an_unmigrated_database(tmp_path: Path) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +10,7 @@ from hub.models import Department, TaxonomyNode
 from hub.services.taxonomy import load_rule_set
 from hub.settings import Settings
 from routing_rules.rules import RuleError, read_rules
-from tests.conftest import SAMPLE_RULES
+from tests.conftest import SAMPLE_RULES, run_hub
 
 BAD = """
 departments:
@@ -94,20 +92,8 @@ async def test_load_is_idempotent_and_deactivates_instead_of_deleting(
 def test_cli_check_reports_problems_and_exits_2(tmp_path: Path) -> None:
     bad = tmp_path / "pwd.yaml"
     bad.write_text(BAD)
-    result = subprocess.run(
-        [sys.executable, "-m", "hub.cli", "rules", "check", str(bad)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_hub("rules", "check", str(bad))
     assert result.returncode == 2
     assert "nothing was loaded" in result.stderr and "sla_days" in result.stderr
-    ok = subprocess.run(
-        [sys.executable, "-m", "hub.cli", "rules", "check", str(SAMPLE_RULES)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    ok = run_hub("rules", "check", str(SAMPLE_RULES))
     assert ok.returncode == 0 and "4 departments" in ok.stdout

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from hub.settings import DEV_SECRET_KEY, Settings, SettingsError, load_settings
+from tests.conftest import run_hub
 
 PROD_OK = {
     "HUB_ENV": "production",
@@ -85,14 +83,7 @@ def test_production_on_sqlite_when_explicitly_allowed() -> None:
 
 
 def test_the_command_stops_at_start_up_with_the_message() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "hub.cli", "migrate"],
-        env={"HUB_PORT": "abc", "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_hub("migrate", env={"HUB_PORT": "abc", "PATH": "/usr/bin:/bin"})
     assert result.returncode == 2
     assert "Config 'HUB_PORT' has value 'abc'. Not a valid integer." in result.stderr
     assert "Traceback" not in result.stderr

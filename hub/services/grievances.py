@@ -81,10 +81,9 @@ async def events_for(grievance_ids: list[int]) -> dict[int, list[GrievanceEvent]
 async def file_grievance(rt: Runtime, actor: Actor, data: FilingData) -> Grievance:
     status = workflow.check(Action.FILE, None, actor.roles)  # IllegalAction for a wrong role
     assert status is not None
-    if data.client_reference and actor.user_id is not None:
-        existing = await _previous_filing(actor, data.client_reference)
-        if existing is not None:
-            return existing
+    existing = await _previous_filing(actor, data)
+    if existing is not None:
+        return existing
     category, boundary = await _validate(actor, data)
     filed_at = dt.datetime.now(dt.UTC)
     dept_code = category.department.code if category else UNROUTED_DEPARTMENT
@@ -100,11 +99,10 @@ async def file_grievance(rt: Runtime, actor: Actor, data: FilingData) -> Grievan
                 )
             break
         except IntegrityError:
-            if data.client_reference and actor.user_id is not None:
-                # a concurrent retry of the same filing won the race: answer with its grievance
-                existing = await _previous_filing(actor, data.client_reference)
-                if existing is not None:
-                    return existing
+            # a concurrent retry of the same filing won the race: answer with its grievance
+            existing = await _previous_filing(actor, data)
+            if existing is not None:
+                return existing
             if attempt == 2:
                 raise
             # else: the citizen's account was created concurrently; the second pass finds it
@@ -138,11 +136,9 @@ async def _write_filing(
         status=status,
         due_at=due,
     )
-    if data.client_reference and actor.user_id is not None:
+    if (system := _filer_system(actor, data)) is not None:
         await ExternalLink.create(
-            grievance=grievance,
-            system=f"filer:{actor.user_id}",
-            external_id=data.client_reference,
+            grievance=grievance, system=system, external_id=data.client_reference
         )
     after = _snapshot(grievance, category)
     event = await GrievanceEvent.create(
@@ -178,8 +174,18 @@ def _snapshot(grievance: Grievance, category: TaxonomyNode | None) -> dict[str, 
     }
 
 
-async def _previous_filing(actor: Actor, reference: str) -> Grievance | None:
-    link = await ExternalLink.get_or_none(system=f"filer:{actor.user_id}", external_id=reference)
+def _filer_system(actor: Actor, data: FilingData) -> str | None:
+    """Where a filer's own reference is kept: filings dedupe on (filer, reference)."""
+    if data.client_reference and actor.user_id is not None:
+        return f"filer:{actor.user_id}"
+    return None
+
+
+async def _previous_filing(actor: Actor, data: FilingData) -> Grievance | None:
+    system = _filer_system(actor, data)
+    if system is None:
+        return None
+    link = await ExternalLink.get_or_none(system=system, external_id=data.client_reference)
     if link is None:
         return None
     return await Grievance.get(id=link.grievance_id).select_related("category", "department")
