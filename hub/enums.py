@@ -18,6 +18,7 @@ class Channel(StrEnum):
 
 
 class GrievanceStatus(StrEnum):
+    TRIAGE = "TRIAGE"  # no confident category yet: a GRO chooses one
     PENDING_ASSIGNMENT = "PENDING_ASSIGNMENT"
     ASSIGNED = "ASSIGNED"
     REASSIGN_REQUESTED = "REASSIGN_REQUESTED"
@@ -29,6 +30,7 @@ class GrievanceStatus(StrEnum):
 
 OPEN_STATUSES = frozenset(
     {
+        GrievanceStatus.TRIAGE,
         GrievanceStatus.PENDING_ASSIGNMENT,
         GrievanceStatus.ASSIGNED,
         GrievanceStatus.REASSIGN_REQUESTED,
@@ -39,6 +41,8 @@ OPEN_STATUSES = frozenset(
 
 class Action(StrEnum):
     FILE = "FILE"
+    ROUTE = "ROUTE"  # the hub chose the category from the citizen's words
+    CATEGORISE = "CATEGORISE"  # a GRO chose the category of a grievance in triage
     ASSIGN = "ASSIGN"
     REASSIGN = "REASSIGN"
     REQUEST_REASSIGN = "REQUEST_REASSIGN"

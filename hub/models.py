@@ -57,6 +57,13 @@ class TaxonomyNode(Model):
     keywords: list[str] = fields.JSONField(default=list)
     synonyms: list[str] = fields.JSONField(default=list)
     sla_days: int | None = fields.SmallIntField(null=True)
+    # where a grievance in this category is sent (CPGRAMS fixed destination): a department
+    # or office code; empty means the node's own department
+    destination = fields.CharField(max_length=64, default="")
+    # the category's own form fields (e.g. PPO number), as {name, label, type, required, ...}
+    input_fields: list[dict[str, Any]] = fields.JSONField(default=list)
+    # source-specific extras kept for round trips (CPGRAMS monitoring and mapping codes)
+    attributes: dict[str, Any] = fields.JSONField(default=dict)
     active = fields.BooleanField(default=True)
     effective_from = fields.DateField(null=True)
     updated_at = fields.DatetimeField(auto_now=True)
@@ -78,6 +85,9 @@ class Boundary(Model):
     parent: fields.ForeignKeyNullableRelation[Boundary] = fields.ForeignKeyField(
         "hub.Boundary", related_name="children", null=True, on_delete=RESTRICT
     )
+    parent_id: int | None
+    # GeoJSON Polygon or MultiPolygon (lon, lat), for locating a lat/long
+    geometry: dict[str, Any] | None = fields.JSONField(null=True)
     active = fields.BooleanField(default=True)
 
     class Meta:
@@ -96,6 +106,8 @@ class Office(Model):
     )
     department_id: int
     is_headquarters = fields.BooleanField(default=False)
+    # taxonomy codes whose subtrees this office handles; empty: all of its department's
+    categories: list[str] = fields.JSONField(default=list)
     active = fields.BooleanField(default=True)
 
     class Meta:
@@ -264,6 +276,34 @@ class ExternalLink(Model):
     class Meta:
         table = "external_link"
         unique_together = (("system", "external_id"), ("grievance_id", "system"))
+
+
+# An allowed routing hop between organisations for a category (CPGRAMS movement mapping).
+class TaxonomyHop(Model):
+    id = fields.IntField(primary_key=True)
+    category_from = fields.CharField(max_length=64)
+    category_to = fields.CharField(max_length=64)
+    from_org = fields.CharField(max_length=64)
+    to_org = fields.CharField(max_length=64)
+    org_level: int = fields.SmallIntField()
+    can_close = fields.BooleanField(default=False)
+    depends_on = fields.CharField(max_length=64, default="")
+    active = fields.BooleanField(default=True)
+
+    class Meta:
+        table = "taxonomy_hop"
+        unique_together = (("category_from", "category_to", "from_org", "to_org", "org_level"),)
+
+
+# A learned routing model, rebuilt from routed grievances; processes load the newest.
+class RoutingModel(Model):
+    id = fields.IntField(primary_key=True)
+    built_at = fields.DatetimeField(auto_now_add=True)
+    examples: int = fields.IntField()
+    payload: dict[str, Any] = fields.JSONField()
+
+    class Meta:
+        table = "routing_model"
 
 
 # Named sequences (registration numbers); bumped with one atomic upsert.

@@ -8,8 +8,11 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from hub.enums import BoundaryKind
-from hub.models import Boundary, Department, TaxonomyNode
+from hub.models import Boundary, Counter, Department, TaxonomyNode
+from hub.services.registration import next_value
 from routing_rules.rules import RuleSet
+
+GENERATION_KEY = "taxonomy:generation"
 
 
 @dataclass
@@ -90,7 +93,19 @@ async def load_rule_set(rules: RuleSet) -> LoadReport:
             elif _differs(boundary, values):
                 await boundary.update_from_dict(values).save()
                 report.changed.append(f"boundary {b.code}")
+        if report.added or report.changed or report.deactivated:
+            await bump_generation()
     return report
+
+
+async def bump_generation() -> int:
+    """Tell every process that the taxonomy changed: their routing indexes rebuild."""
+    return await next_value(GENERATION_KEY)
+
+
+async def generation() -> int:
+    row = await Counter.get_or_none(key=GENERATION_KEY)
+    return int(row.value) if row else 0
 
 
 async def active_departments() -> list[Department]:
