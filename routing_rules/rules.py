@@ -81,6 +81,23 @@ class Node:
     sla_days: int | None
     active: bool
     effective_from: dt.date | None
+    destination: str = ""  # department/office code a grievance here is sent to; "" = own
+    input_fields: tuple[dict[str, Any], ...] = ()
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Hop:
+    """An allowed move of a grievance between organisations (CPGRAMS movement mapping)."""
+
+    category_from: Code
+    category_to: Code
+    from_org: str
+    to_org: str
+    org_level: int
+    can_close: bool
+    depends_on: str = ""
+    active: bool = True
 
 
 @dataclass(frozen=True)
@@ -96,6 +113,7 @@ class RuleSet:
     departments: list[Department] = field(default_factory=list)
     nodes: list[Node] = field(default_factory=list)
     boundaries: list[Boundary] = field(default_factory=list)
+    hops: list[Hop] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from hub.enums import BoundaryKind
-from hub.models import Boundary, Counter, Department, TaxonomyNode
+from hub.models import Boundary, Counter, Department, TaxonomyHop, TaxonomyNode
 from hub.services.registration import next_value
 from routing_rules.rules import RuleSet
 
@@ -61,6 +61,9 @@ async def load_rule_set(rules: RuleSet) -> LoadReport:
                 "sla_days": node.sla_days,
                 "active": node.active,
                 "effective_from": node.effective_from,
+                "destination": node.destination,
+                "input_fields": list(node.input_fields),
+                "attributes": node.attributes,
             }
             existing = nodes.get(node.code)
             if existing is None:
@@ -93,9 +96,48 @@ async def load_rule_set(rules: RuleSet) -> LoadReport:
             elif _differs(boundary, values):
                 await boundary.update_from_dict(values).save()
                 report.changed.append(f"boundary {b.code}")
+        await _load_hops(rules, report)
         if report.added or report.changed or report.deactivated:
             await bump_generation()
     return report
+
+
+async def _load_hops(rules: RuleSet, report: LoadReport) -> None:
+    if not rules.hops:
+        return
+    hops = {
+        (h.category_from, h.category_to, h.from_org, h.to_org, h.org_level): h
+        for h in await TaxonomyHop.all()
+    }
+    listed = set()
+    for hop in rules.hops:
+        key = (hop.category_from, hop.category_to, hop.from_org, hop.to_org, hop.org_level)
+        listed.add(key)
+        values: dict[str, Any] = {
+            "can_close": hop.can_close,
+            "depends_on": hop.depends_on,
+            "active": hop.active,
+        }
+        existing = hops.get(key)
+        name = f"hop {hop.category_from}->{hop.category_to} {hop.from_org}->{hop.to_org}"
+        if existing is None:
+            await TaxonomyHop.create(
+                category_from=hop.category_from,
+                category_to=hop.category_to,
+                from_org=hop.from_org,
+                to_org=hop.to_org,
+                org_level=hop.org_level,
+                **values,
+            )
+            report.added.append(name)
+        elif _differs(existing, values):
+            await existing.update_from_dict(values).save()
+            report.changed.append(name)
+    for key, stale in hops.items():
+        if key not in listed and stale.active:
+            stale.active = False
+            await stale.save(update_fields=["active"])
+            report.deactivated.append(f"hop {key[0]}->{key[1]} {key[2]}->{key[3]}")
 
 
 async def bump_generation() -> int:
