@@ -1,0 +1,685 @@
+"""Rank taxonomy leaves for a free-text complaint. Pure code: no database.
+
+Two sources of evidence, combined into one probability per department:
+
+- ``TaxonomyIndex``: the tree's own wording. Every active leaf is a small
+  document made of its names (all locales), its ancestors' names (weighted
+  down by distance), and the keywords and synonyms of itself and its
+  ancestors (full weight: they were written to be matched). Terms are
+  weighted by how few departments use them, so "cylinder" says more than
+  "related". Words the tree does not know are matched to a known term one
+  edit away (misspellings).
+- ``HistoryModel``: what grievances already routed (and corrected by
+  officers) teach. A logistic regression over the complaint's terms, stacked
+  with the tree's score and a nearest-neighbour vote over past grievances.
+  Trained by a job from history; saved as a plain payload; loaded by every
+  process.
+
+``Router`` puts them together and explains each suggestion: which words
+matched which node, which learned words counted, and which past grievances
+were most alike.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import random
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from rapidfuzz.distance import Levenshtein
+from scipy import sparse
+
+from routing_rules.text import Term, terms
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+NAME_DECAY = 0.8  # an ancestor's name counts 0.8 ** distance
+KEYWORD_WEIGHT = 1.5  # keywords and synonyms of the leaf or any ancestor
+LEAF_IDF_SHARE = 0.2  # department-level rarity first, leaf-level rarity a little
+FUZZY_WEIGHT = 0.8
+TREE_ONLY_SHARPNESS = 5.5  # softmax scale for tree scores when no model is trained
+NEIGHBOURS = 15
+MODEL_VERSION = 1
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    code: str
+    department: str
+    parent: str | None
+    names: dict[str, str]
+    keywords: tuple[str, ...] = ()
+    synonyms: tuple[str, ...] = ()
+    destination: str = ""
+
+
+@dataclass(frozen=True)
+class Match:
+    """One reason a suggestion was made."""
+
+    word: str  # what the citizen wrote
+    term: str  # the term it became
+    source: str  # "name" | "keyword" | "synonym" | "learned"
+    node: str  # the node whose wording matched ("" for learned words)
+    via: str = ""  # "" | "lexicon" | "fuzzy"
+    weight: float = 0.0
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    category: str | None  # None: the department is likely but no category matched
+    department: str
+    destination: str
+    score: float
+    confidence: float  # estimated probability that the department is right
+    category_confidence: float  # ... and that this is the category within it
+    matches: tuple[Match, ...]
+    similar: tuple[str, ...]  # references of the most alike past grievances
+
+
+@dataclass
+class Routing:
+    suggestions: list[Suggestion]
+    departments: list[tuple[str, float]]  # every department, most likely first
+    words_used: int
+    note: str = ""
+
+
+# -- the tree ---------------------------------------------------------------------------
+
+
+class TaxonomyIndex:
+    """The active taxonomy's leaves as weighted term vectors, grouped by department."""
+
+    def __init__(self, nodes: list[NodeInfo], departments: list[str] | None = None) -> None:
+        self.nodes = {n.code: n for n in nodes}
+        parents = {n.parent for n in nodes if n.parent}
+        leaves = [n for n in nodes if n.code not in parents]
+        dept_codes = sorted({*(departments or ()), *(n.department for n in nodes)})
+        self.departments = dept_codes
+        self.dept_pos = {code: i for i, code in enumerate(dept_codes)}
+        leaves.sort(key=lambda n: (self.dept_pos[n.department], n.code))
+        self.leaves = [n.code for n in leaves]
+        self.leaf_pos = {code: i for i, code in enumerate(self.leaves)}
+        self.leaf_dept = np.array([self.dept_pos[n.department] for n in leaves], dtype=np.int64)
+        # leaves are contiguous per department: [start, end) of each
+        counts = np.bincount(self.leaf_dept, minlength=len(dept_codes))
+        self.dept_end = np.cumsum(counts)
+        self.dept_start = self.dept_end - counts
+
+        self.node_terms: dict[str, dict[str, set[str]]] = {}
+        for node in nodes:
+            self.node_terms[node.code] = {
+                "name": {t for name in node.names.values() for t in _terms_of(name)},
+                "keyword": {t for k in node.keywords for t in _terms_of(k)},
+                "synonym": {t for s in node.synonyms for t in _terms_of(s)},
+            }
+
+        docs: list[dict[str, float]] = []
+        for leaf in leaves:
+            doc: dict[str, float] = {}
+            for distance, code in enumerate(self.path(leaf.code)):
+                own = self.node_terms[code]
+                for term in own["name"]:
+                    doc[term] = max(doc.get(term, 0.0), NAME_DECAY**distance)
+                for term in own["keyword"] | own["synonym"]:
+                    doc[term] = max(doc.get(term, 0.0), KEYWORD_WEIGHT)
+            docs.append(doc)
+
+        dept_df: dict[str, set[int]] = {}
+        leaf_df: Counter[str] = Counter()
+        for i, doc in enumerate(docs):
+            for term in doc:
+                dept_df.setdefault(term, set()).add(int(self.leaf_dept[i]))
+                leaf_df[term] += 1
+        n_dept, n_leaf = max(len(dept_codes), 1), max(len(leaves), 1)
+        self.idf = {
+            term: math.log((n_dept + 1) / (len(depts) + 0.5))
+            + LEAF_IDF_SHARE * math.log((n_leaf + 1) / (leaf_df[term] + 0.5))
+            for term, depts in dept_df.items()
+        }
+        postings: dict[str, tuple[list[int], list[float]]] = {}
+        for i, doc in enumerate(docs):
+            for term, weight in doc.items():
+                ids, weights = postings.setdefault(term, ([], []))
+                ids.append(i)
+                weights.append(weight * self.idf[term])
+        self.postings = {
+            term: (np.array(ids, dtype=np.int64), np.array(ws, dtype=np.float64))
+            for term, (ids, ws) in postings.items()
+        }
+        self._deletes: dict[str, list[str]] = {}
+        for term in self.postings:
+            if len(term) >= 4 and term.isascii():
+                for variant in _deletes(term):
+                    self._deletes.setdefault(variant, []).append(term)
+
+    def path(self, code: str) -> list[str]:
+        """The node and its ancestors, nearest first."""
+        out: list[str] = []
+        seen: set[str] = set()
+        current: str | None = code
+        while current is not None and current in self.nodes and current not in seen:
+            out.append(current)
+            seen.add(current)
+            current = self.nodes[current].parent
+        return out
+
+    def knows(self, term: str) -> bool:
+        return term in self.postings
+
+    def correct(self, term: str) -> str | None:
+        """A known term one edit away from an unknown one (a misspelling), if any."""
+        if len(term) < 5 or not term.isascii():
+            return None
+        variants = _deletes(term)
+        candidates = {c for v in (term, *variants) for c in self._deletes.get(v, ())}
+        candidates.update(v for v in variants if v in self.postings)
+        best = [c for c in candidates if Levenshtein.distance(term, c) <= 1]
+        if not best:
+            return None
+        return min(best, key=lambda c: (-len(self.postings[c][0]), c))
+
+    def score(self, query: dict[str, float]) -> tuple[FloatArray, FloatArray]:
+        """Per-leaf and per-department (best leaf) scores for weighted query terms."""
+        leaf_scores = np.zeros(len(self.leaves))
+        for term, weight in query.items():
+            posting = self.postings.get(term)
+            if posting is not None:
+                leaf_scores[posting[0]] += posting[1] * weight
+        dept_scores = np.zeros(len(self.departments))
+        if len(self.leaves):
+            nonempty = self.dept_end > self.dept_start
+            starts = self.dept_start[nonempty]
+            dept_scores[nonempty] = np.maximum.reduceat(leaf_scores, starts)
+        return leaf_scores, dept_scores
+
+    def explain(self, leaf: str, query: list[Term], weights: dict[str, float]) -> list[Match]:
+        """Which words of the text matched which node of the leaf's path, strongest first."""
+        found: dict[str, Match] = {}
+        for distance, code in enumerate(self.path(leaf)):
+            own = self.node_terms[code]
+            for item in query:
+                if item.term in found:
+                    continue
+                for source in ("keyword", "synonym", "name"):
+                    if item.term in own[source]:
+                        base = KEYWORD_WEIGHT if source != "name" else NAME_DECAY**distance
+                        found[item.term] = Match(
+                            word=item.word,
+                            term=item.term,
+                            source=source,
+                            node=code,
+                            via=item.via,
+                            weight=round(
+                                base * self.idf.get(item.term, 0.0) * weights.get(item.term, 0.0), 3
+                            ),
+                        )
+                        break
+        return sorted(found.values(), key=lambda m: -m.weight)
+
+
+def _terms_of(text: str) -> list[str]:
+    return [t.term for t in terms(text)]
+
+
+def _deletes(term: str) -> list[str]:
+    return [term[:i] + term[i + 1 :] for i in range(len(term))]
+
+
+def weigh(index: TaxonomyIndex | None, query: list[Term]) -> tuple[dict[str, float], list[Term]]:
+    """Query term weights (1 + log count), with misspellings mapped to known terms."""
+    counts: Counter[str] = Counter()
+    used: list[Term] = []
+    for item in query:
+        term = item.term
+        if index is not None and not index.knows(term):
+            corrected = index.correct(term)
+            if corrected is not None:
+                item = Term(corrected, item.word, "fuzzy")
+        counts[item.term] += 1
+        used.append(item)
+    fuzzy = {t.term for t in used if t.via == "fuzzy"}
+    weights = {
+        term: (1.0 + math.log(n)) * (FUZZY_WEIGHT if term in fuzzy else 1.0)
+        for term, n in counts.items()
+    }
+    return weights, used
+
+
+def _unit(values: FloatArray) -> FloatArray:
+    top = float(values.max()) if values.size else 0.0
+    return values / top if top > 0 else values
+
+
+def _softmax(logits: FloatArray) -> FloatArray:
+    shifted: FloatArray = np.exp(logits - logits.max())
+    return shifted / float(shifted.sum())
+
+
+# -- history ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Example:
+    """A grievance whose department (and perhaps category) is known to be right."""
+
+    text: str
+    department: str
+    category: str | None = None
+    reference: str = ""
+    weight: float = 1.0  # officer corrections count more than a citizen's own choice
+
+
+@dataclass
+class HistoryModel:
+    departments: list[str]
+    vocab: dict[str, int]
+    idf: FloatArray
+    weights: FloatArray  # vocab x departments
+    bias: FloatArray
+    tree_weight: float
+    knn_weight: float
+    example_rows: sparse.csr_matrix  # examples x vocab, unit rows
+    example_departments: IntArray
+    example_categories: list[str | None]
+    example_references: list[str]
+    trained_on: int = 0
+    info: dict[str, Any] = field(default_factory=dict)
+
+    # - training -
+
+    @classmethod
+    def train(
+        cls,
+        index: TaxonomyIndex,
+        examples: list[Example],
+        *,
+        iterations: int = 300,
+        l2: float = 1e-3,
+        seed: int = 7,
+    ) -> HistoryModel:
+        if not examples:
+            raise ValueError("no examples to learn from")
+        texts = [[t.term for t in weigh(index, terms(e.text))[1]] for e in examples]
+        df: Counter[str] = Counter(t for ts in texts for t in set(ts))
+        min_df = 2 if len(examples) >= 200 else 1
+        vocab_terms = sorted(t for t, n in df.items() if n >= min_df)
+        vocab = {t: i for i, t in enumerate(vocab_terms)}
+        n = len(examples)
+        idf = np.array([math.log((n + 1) / (df[t] + 1)) + 1 for t in vocab_terms])
+        departments = sorted({*index.departments, *(e.department for e in examples)})
+        pos = {code: i for i, code in enumerate(departments)}
+        labels = np.array([pos[e.department] for e in examples], dtype=np.int64)
+        rows = _vectorise(texts, vocab, idf)
+        sample_weight = np.array([e.weight for e in examples], dtype=np.float64)
+
+        tree = np.zeros((n, len(departments)))
+        tree_cols = np.array([pos[c] for c in index.departments], dtype=np.int64)
+        for i, text_terms in enumerate(texts):
+            query = {t: 1.0 + math.log(c) for t, c in Counter(text_terms).items()}
+            tree[i, tree_cols] = _unit(index.score(query)[1])
+
+        # the neighbour vote each example would have got without itself (5 folds)
+        knn = np.zeros((n, len(departments)))
+        order = list(range(n))
+        random.Random(seed).shuffle(order)
+        folds = [sorted(order[k::5]) for k in range(5)] if n >= 10 else [[i] for i in range(n)]
+        for fold in folds:
+            held = set(fold)
+            rest = np.array([i for i in range(n) if i not in held], dtype=np.int64)
+            if rest.size == 0:
+                continue
+            bank = rows[rest]
+            sims = (rows[fold] @ bank.T).toarray()
+            for row_i, i in enumerate(fold):
+                knn[i] = _vote(sims[row_i], labels[rest], len(departments))
+
+        weights, bias, tree_weight, knn_weight = _fit(
+            rows, tree, knn, labels, sample_weight, len(departments), iterations, l2
+        )
+        return cls(
+            departments=departments,
+            vocab=vocab,
+            idf=idf,
+            weights=weights,
+            bias=bias,
+            tree_weight=tree_weight,
+            knn_weight=knn_weight,
+            example_rows=rows,
+            example_departments=labels,
+            example_categories=[e.category for e in examples],
+            example_references=[e.reference for e in examples],
+            trained_on=n,
+        )
+
+    # - use -
+
+    def vector(self, query: dict[str, float]) -> sparse.csr_matrix:
+        cols = [self.vocab[t] for t in query if t in self.vocab]
+        values = np.array([query[t] for t in query if t in self.vocab]) * self.idf[cols]
+        norm = float(np.linalg.norm(values)) if len(cols) else 0.0
+        if norm > 0:
+            values = values / norm
+        return sparse.csr_matrix(
+            (values, (np.zeros(len(cols), dtype=np.int64), cols)), shape=(1, len(self.vocab))
+        )
+
+    def neighbours(self, vector: sparse.csr_matrix, k: int = NEIGHBOURS) -> list[tuple[int, float]]:
+        sims = (self.example_rows @ vector.T).toarray().ravel()
+        if not sims.size:
+            return []
+        k = min(k, sims.size)
+        top = np.argpartition(-sims, k - 1)[:k]
+        return sorted(((int(i), float(sims[i])) for i in top if sims[i] > 0), key=lambda p: -p[1])
+
+    def logits(
+        self, vector: sparse.csr_matrix, tree: FloatArray, near: list[tuple[int, float]]
+    ) -> FloatArray:
+        vote = np.zeros(len(self.departments))
+        for i, sim in near:
+            vote[self.example_departments[i]] += sim * sim
+        learned = np.asarray(vector @ self.weights).ravel()
+        result: FloatArray = (
+            self.bias + learned + self.tree_weight * _unit(tree) + self.knn_weight * _unit(vote)
+        )
+        return result
+
+    def learned_words(self, query: dict[str, float], department: str, limit: int = 3) -> list[str]:
+        col = self.departments.index(department)
+        scored = [(float(self.weights[self.vocab[t], col]), t) for t in query if t in self.vocab]
+        return [t for w, t in sorted(scored, reverse=True)[:limit] if w > 0.05]
+
+    # - storage -
+
+    def to_payload(self) -> dict[str, Any]:
+        rows = self.example_rows
+        return {
+            "version": MODEL_VERSION,
+            "departments": self.departments,
+            "vocab": list(self.vocab),
+            "idf": _pack(self.idf),
+            "weights": _pack(self.weights),
+            "bias": _pack(self.bias),
+            "tree_weight": self.tree_weight,
+            "knn_weight": self.knn_weight,
+            "rows": {
+                "data": _pack(rows.data),
+                "indices": _pack(rows.indices.astype(np.int64)),
+                "indptr": _pack(rows.indptr.astype(np.int64)),
+            },
+            "labels": _pack(self.example_departments),
+            "categories": self.example_categories,
+            "references": self.example_references,
+            "trained_on": self.trained_on,
+            "info": self.info,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> HistoryModel:
+        if payload.get("version") != MODEL_VERSION:
+            raise ValueError(f"routing model version {payload.get('version')} is not supported")
+        departments = list(payload["departments"])
+        vocab = {t: i for i, t in enumerate(payload["vocab"])}
+        rows = sparse.csr_matrix(
+            (
+                _unpack(payload["rows"]["data"], np.float64),
+                _unpack(payload["rows"]["indices"], np.int64),
+                _unpack(payload["rows"]["indptr"], np.int64),
+            ),
+            shape=(len(payload["categories"]), len(vocab)),
+        )
+        return cls(
+            departments=departments,
+            vocab=vocab,
+            idf=_unpack(payload["idf"], np.float64),
+            weights=_unpack(payload["weights"], np.float64).reshape(len(vocab), len(departments)),
+            bias=_unpack(payload["bias"], np.float64),
+            tree_weight=float(payload["tree_weight"]),
+            knn_weight=float(payload["knn_weight"]),
+            example_rows=rows,
+            example_departments=_unpack(payload["labels"], np.int64),
+            example_categories=list(payload["categories"]),
+            example_references=list(payload["references"]),
+            trained_on=int(payload["trained_on"]),
+            info=dict(payload.get("info") or {}),
+        )
+
+
+def _pack(array: npt.NDArray[Any]) -> str:
+    return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
+
+
+def _unpack(text: str, dtype: type[np.generic]) -> Any:
+    return np.frombuffer(base64.b64decode(text), dtype=dtype).copy()
+
+
+def _vectorise(texts: list[list[str]], vocab: dict[str, int], idf: FloatArray) -> sparse.csr_matrix:
+    data: list[float] = []
+    indices: list[int] = []
+    indptr = [0]
+    for text_terms in texts:
+        counts = Counter(t for t in text_terms if t in vocab)
+        cols = [vocab[t] for t in counts]
+        values = np.array([1.0 + math.log(c) for c in counts.values()]) * idf[cols]
+        norm = float(np.linalg.norm(values)) if cols else 0.0
+        data.extend((values / norm).tolist() if norm > 0 else values.tolist())
+        indices.extend(cols)
+        indptr.append(len(indices))
+    return sparse.csr_matrix(
+        (np.array(data), np.array(indices, dtype=np.int64), np.array(indptr, dtype=np.int64)),
+        shape=(len(texts), len(vocab)),
+    )
+
+
+def _vote(sims: FloatArray, labels: IntArray, classes: int) -> FloatArray:
+    vote = np.zeros(classes)
+    if not sims.size:
+        return vote
+    k = min(NEIGHBOURS, sims.size)
+    for i in np.argpartition(-sims, k - 1)[:k]:
+        if sims[i] > 0:
+            vote[labels[i]] += sims[i] * sims[i]
+    return _unit(vote)
+
+
+def _fit(
+    rows: sparse.csr_matrix,
+    tree: FloatArray,
+    knn: FloatArray,
+    labels: IntArray,
+    sample_weight: FloatArray,
+    classes: int,
+    iterations: int,
+    l2: float,
+) -> tuple[FloatArray, FloatArray, float, float]:
+    """Multinomial logistic regression, full batch with Adam: words, plus one shared
+    weight each for the tree's score and the neighbour vote of the same department."""
+    d = rows.shape[1]
+    weights = np.zeros((d, classes))
+    bias = np.zeros(classes)
+    mix = np.array([TREE_ONLY_SHARPNESS, 0.0])
+    onehot = np.eye(classes)[labels]
+    scale = sample_weight / sample_weight.sum()
+    moments: dict[str, tuple[Any, Any]] = {}
+    rows_t = rows.T.tocsr()
+
+    def step(name: str, param: Any, grad: Any, it: int, rate: float = 0.05) -> None:
+        m, v = moments.get(name, (np.zeros_like(param), np.zeros_like(param)))
+        m = 0.9 * m + 0.1 * grad
+        v = 0.999 * v + 0.001 * grad * grad
+        moments[name] = (m, v)
+        param -= rate * (m / (1 - 0.9**it)) / (np.sqrt(v / (1 - 0.999**it)) + 1e-8)
+
+    for it in range(1, iterations + 1):
+        logits = np.asarray(rows @ weights) + bias + mix[0] * tree + mix[1] * knn
+        logits -= logits.max(axis=1, keepdims=True)
+        probs = np.exp(logits)
+        probs /= probs.sum(axis=1, keepdims=True)
+        grad = (probs - onehot) * scale[:, None]
+        step("w", weights, np.asarray(rows_t @ grad) + l2 * weights, it)
+        step("b", bias, grad.sum(axis=0), it)
+        step("m", mix, np.array([(grad * tree).sum(), (grad * knn).sum()]), it)
+    return weights, bias, float(mix[0]), float(mix[1])
+
+
+# -- both -------------------------------------------------------------------------------
+
+
+class Router:
+    """Suggest categories for a text from the tree and, when there is one, a model."""
+
+    def __init__(self, index: TaxonomyIndex, model: HistoryModel | None = None) -> None:
+        self.index = index
+        self.model = model
+        departments = set(index.departments)
+        if model is not None:
+            departments.update(model.departments)
+        self.departments = sorted(departments)
+        self._pos = {code: i for i, code in enumerate(self.departments)}
+        self._tree_cols = np.array([self._pos[c] for c in index.departments], dtype=np.int64)
+        self._model_cols = (
+            np.array([self._pos[c] for c in model.departments], dtype=np.int64)
+            if model is not None
+            else np.zeros(0, dtype=np.int64)
+        )
+
+    def department_probabilities(
+        self, text: str
+    ) -> tuple[FloatArray, FloatArray, dict[str, float], list[Term], list[tuple[int, float]]]:
+        weights, used = weigh(self.index, terms(text))
+        leaf_scores, dept_scores = self.index.score(weights)
+        tree = np.zeros(len(self.departments))
+        tree[self._tree_cols] = dept_scores
+        near: list[tuple[int, float]] = []
+        if self.model is None:
+            logits = TREE_ONLY_SHARPNESS * _unit(tree)
+        else:
+            vector = self.model.vector(weights)
+            near = self.model.neighbours(vector)
+            model_tree = tree[self._model_cols]
+            logits = np.full(len(self.departments), -1e9)
+            logits[self._model_cols] = self.model.logits(vector, model_tree, near)
+        probs = _softmax(logits) if weights else np.zeros(len(self.departments))
+        return probs, leaf_scores, weights, used, near
+
+    def suggest(self, text: str, limit: int = 5, departments: int = 5) -> Routing:
+        probs, leaf_scores, weights, used, near = self.department_probabilities(text)
+        if not weights:
+            return Routing([], [], 0, note="no words we could route on")
+        ranked = [int(i) for i in np.argsort(-probs, kind="stable")]
+        by_dept = [(self.departments[i], float(probs[i])) for i in ranked]
+        suggestions: list[Suggestion] = []
+        for i in ranked[:departments]:
+            suggestions.extend(
+                self._in_department(i, float(probs[i]), leaf_scores, weights, used, near, limit)
+            )
+        suggestions.sort(key=lambda s: -s.score)
+        explained = [
+            replace(s, matches=(*self.index.explain(s.category, used, weights)[:6], *s.matches))
+            if s.category
+            else s
+            for s in suggestions[:limit]
+        ]
+        return Routing(explained, by_dept, len(used))
+
+    def _in_department(
+        self,
+        dept_i: int,
+        prob: float,
+        leaf_scores: FloatArray,
+        weights: dict[str, float],
+        used: list[Term],
+        near: list[tuple[int, float]],
+        limit: int,
+    ) -> list[Suggestion]:
+        code = self.departments[dept_i]
+        tree_share: dict[str, float] = {}
+        pos = self.index.dept_pos.get(code)
+        if pos is not None:
+            start, end = int(self.index.dept_start[pos]), int(self.index.dept_end[pos])
+            block = leaf_scores[start:end]
+            if block.size and block.max() > 0:
+                k = min(limit, block.size)
+                best = np.argpartition(-block, k - 1)[:k]
+                total = float(block[best].sum())
+                for j in best:
+                    if block[j] > 0:
+                        tree_share[self.index.leaves[start + int(j)]] = float(block[j]) / total
+        knn_share: dict[str, float] = {}
+        similar: list[str] = []
+        if self.model is not None:
+            col = self.model.departments.index(code) if code in self.model.departments else -1
+            votes: dict[str, float] = {}
+            for i, sim in near:
+                if self.model.example_departments[i] == col:
+                    if self.model.example_references[i]:
+                        similar.append(self.model.example_references[i])
+                    category = self.model.example_categories[i]
+                    if category and category in self.index.leaf_pos:
+                        votes[category] = votes.get(category, 0.0) + sim * sim
+            total_votes = sum(votes.values())
+            knn_share = {c: v / total_votes for c, v in votes.items()} if total_votes else {}
+        candidates = set(tree_share) | set(knn_share)
+        learned = self.model.learned_words(weights, code) if self.model and col >= 0 else []
+        learned_matches = tuple(
+            Match(
+                word=next((t.word for t in used if t.term == w), w),
+                term=w,
+                source="learned",
+                node="",
+            )
+            for w in learned
+        )
+        if not candidates:
+            return [
+                Suggestion(
+                    None, code, "", prob * 0.5, prob, 0.0, learned_matches, tuple(similar[:3])
+                )
+            ]
+        out = []
+        for leaf in candidates:
+            share = (
+                0.6 * tree_share.get(leaf, 0.0) + 0.4 * knn_share.get(leaf, 0.0)
+                if knn_share
+                else tree_share.get(leaf, 0.0)
+            )
+            out.append(
+                Suggestion(
+                    category=leaf,
+                    department=code,
+                    destination=self.index.nodes[leaf].destination,
+                    score=round(prob * (0.5 + 0.5 * share), 6),
+                    confidence=round(prob, 6),
+                    category_confidence=round(prob * share, 6),
+                    matches=learned_matches,
+                    similar=tuple(similar[:3]),
+                )
+            )
+        return out
+
+
+def explain(suggestion: Suggestion, names: dict[str, str] | None = None) -> str:
+    """One line a GRO can read: why this suggestion."""
+    names = names or {}
+    parts = []
+    for m in suggestion.matches:
+        if m.source == "learned":
+            continue
+        how = {"lexicon": " (Hindi/Hinglish)", "fuzzy": " (spelling corrected)"}.get(m.via, "")
+        node = names.get(m.node, m.node)
+        parts.append(f"'{m.word}'{how} matched {m.source} of {node}")
+    learned = [m.word for m in suggestion.matches if m.source == "learned"]
+    if learned:
+        parts.append(f"routed grievances taught: {', '.join(repr(w) for w in learned)}")
+    if suggestion.similar:
+        parts.append(f"alike: {', '.join(suggestion.similar)}")
+    if not parts:
+        parts.append("department inferred from routed grievances; no category wording matched")
+    return "; ".join(parts)

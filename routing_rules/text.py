@@ -1,0 +1,366 @@
+"""From what a citizen wrote to the terms the router compares.
+
+Pure code. Text is NFKC-normalised and lower-cased; words are split in Latin
+and the Indic scripts; everyday Hinglish and Hindi words gain their English
+equivalent from ``lexicon/hinglish.yaml``; stop words are dropped and the rest
+stemmed (Snowball English for Latin words, Snowball Hindi for Devanagari), so
+"pensions", "pensioner's" and "pension" meet in one term.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+import snowballstemmer
+import yaml
+
+LEXICON_PATH = Path(__file__).with_name("lexicon") / "hinglish.yaml"
+MAX_WORDS = 1500  # a long rambling text is routed on its first 1,500 words
+
+# Latin letters and digits, or a run of any Indic script (Devanagari .. Malayalam, with marks).
+_WORD = re.compile(r"[a-z0-9]+|[\u0900-\u0dff\u200c\u200d]+")
+_DEVANAGARI = re.compile(r"[\u0900-\u097f]")
+_INDIC = re.compile(r"[\u0980-\u0dff]")
+
+_ENGLISH_STOP = frozenset(
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "also",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "dated",
+        "dear",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "done",
+        "down",
+        "during",
+        "each",
+        "etc",
+        "few",
+        "for",
+        "from",
+        "further",
+        "get",
+        "got",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "him",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "kindly",
+        "madam",
+        "me",
+        "more",
+        "most",
+        "mr",
+        "mrs",
+        "ms",
+        "my",
+        "myself",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "ours",
+        "out",
+        "over",
+        "own",
+        "please",
+        "regarding",
+        "request",
+        "requested",
+        "respected",
+        "same",
+        "she",
+        "shall",
+        "should",
+        "shri",
+        "since",
+        "sir",
+        "smt",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "till",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "upon",
+        "us",
+        "very",
+        "via",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "within",
+        "without",
+        "would",
+        "yet",
+        "you",
+        "your",
+        "yours",
+    ]
+)
+_HINDI_STOP = frozenset(
+    [
+        "का",
+        "के",
+        "की",
+        "को",
+        "में",
+        "से",
+        "है",
+        "हैं",
+        "था",
+        "थे",
+        "थी",
+        "और",
+        "या",
+        "पर",
+        "भी",
+        "तो",
+        "ही",
+        "यह",
+        "वह",
+        "इस",
+        "उस",
+        "एक",
+        "किया",
+        "कर",
+        "करने",
+        "करें",
+        "गया",
+        "गई",
+        "गए",
+        "हो",
+        "होता",
+        "होती",
+        "नहीं",
+        "जी",
+        "श्री",
+        "श्रीमान",
+        "महोदय",
+        "महोदया",
+        "कृपया",
+        "मेरा",
+        "मेरी",
+        "मेरे",
+        "हम",
+        "मैं",
+        "आप",
+        "द्वारा",
+        "लिए",
+        "लिये",
+        "तक",
+        "अपने",
+        "अपनी",
+        "बारे",
+        "ने",
+        "जो",
+        "कि",
+        "रहा",
+        "रही",
+        "रहे",
+        "सकते",
+    ]
+)
+_HINGLISH_STOP = frozenset(
+    [
+        "hai",
+        "hain",
+        "ka",
+        "ki",
+        "ke",
+        "ko",
+        "se",
+        "mein",
+        "me",
+        "mera",
+        "meri",
+        "mere",
+        "nahi",
+        "nahin",
+        "aur",
+        "ya",
+        "par",
+        "bhi",
+        "kya",
+        "koi",
+        "kar",
+        "karo",
+        "kiya",
+        "gaya",
+        "raha",
+        "rahi",
+        "hum",
+        "main",
+        "aap",
+        "ji",
+    ]
+)
+
+_EN = snowballstemmer.stemmer("english")
+_HI = snowballstemmer.stemmer("hindi")
+
+
+@dataclass(frozen=True)
+class Term:
+    """One comparable term and the word in the text it came from."""
+
+    term: str
+    word: str
+    via: str = ""  # "" | "lexicon" | "fuzzy"
+
+
+@functools.cache
+def _lexicon() -> dict[str, tuple[str, ...]]:
+    raw = yaml.safe_load(LEXICON_PATH.read_text(encoding="utf-8")) or {}
+    words: dict[str, str] = raw.get("words") or {}
+    return {
+        unicodedata.normalize("NFKC", key).lower(): tuple(str(value).lower().split())
+        for key, value in words.items()
+    }
+
+
+def clean(text: str) -> str:
+    """NFKC, lower case, control characters and NULs turned into spaces."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return "".join(
+        ch if ch.isprintable() or ch in "\t\n" else " " for ch in text if ch not in "\ufeff"
+    )
+
+
+def looks_binary(text: str) -> bool:
+    """True for text that is mostly control or replacement characters: not words at all."""
+    if not text:
+        return False
+    sample = text[:4000]
+    bad = sum(1 for ch in sample if ch == "\ufffd" or (not ch.isprintable() and ch not in "\t\r\n"))
+    return bad / len(sample) > 0.1
+
+
+def scripts(text: str) -> set[str]:
+    found = set()
+    if re.search(r"[a-zA-Z]", text):
+        found.add("latin")
+    if _DEVANAGARI.search(text):
+        found.add("devanagari")
+    if _INDIC.search(text):
+        found.add("other_indic")
+    return found
+
+
+@functools.lru_cache(maxsize=200_000)
+def stem(word: str) -> str | None:
+    """The term for one lower-case word, or None for a stop word or noise."""
+    if word.isascii():
+        if len(word) < 2 or word in _ENGLISH_STOP or word in _HINGLISH_STOP:
+            return None
+        if word.isdigit() or sum(ch.isdigit() for ch in word) > len(word) // 2:
+            return None  # numbers, masked ids, pin codes: not routing words
+        return str(_EN.stemWord(word))
+    word = word.replace("\u200c", "").replace("\u200d", "")
+    if word in _HINDI_STOP or len(word) < 2:
+        return None
+    return str(_HI.stemWord(word)) if _DEVANAGARI.search(word) else word
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(clean(text))[:MAX_WORDS]
+
+
+def terms(text: str) -> list[Term]:
+    """The comparable terms of a text, in order, with the words they came from."""
+    out: list[Term] = []
+    lexicon = _lexicon()
+    for word in words(text):
+        term = stem(word)
+        if term is not None:
+            out.append(Term(term, word))
+        for english in lexicon.get(word, ()):
+            mapped = stem(english)
+            if mapped is not None and mapped != term:
+                out.append(Term(mapped, word, "lexicon"))
+    return out
+
+
+def term_set(text: str) -> list[str]:
+    """Just the terms (for indexing the taxonomy's own wording)."""
+    return [t.term for t in terms(text)]
