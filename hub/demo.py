@@ -1,11 +1,15 @@
-"""Demo data for the embedded default: offices, officers, citizens and a few grievances."""
+"""Demo data for the embedded default: officers, citizens and a few grievances.
+
+Offices come from the sample rule files (``routing_rules/sample/offices.yaml``);
+each department gets a HoD, nodal officer, GRO and LME at its headquarters,
+and every other office a GRO and an LME."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from hub.enums import Channel, Role, UserKind
-from hub.models import Boundary, Department, Grievance, Office, User
+from hub.models import Department, Grievance, Office, User
 from hub.runtime import Runtime
 from hub.services.grievances import FilingData, file_grievance
 from hub.services.users import actor_for
@@ -18,6 +22,7 @@ class DemoUser:
     roles: tuple[Role, ...]
     department: str | None = None
     language: str = "en"
+    office: str | None = None  # default: the department's headquarters
 
 
 OFFICER_ROLES = (
@@ -65,30 +70,20 @@ SAMPLE_GRIEVANCES = (
 )
 
 
-def _mobile(department_index: int, role_index: int) -> str:
-    return f"+9197{department_index:04d}{role_index:04d}"
+OFFICE_ROLES = (
+    (Role.GRO, "Grievance Routing Officer"),
+    (Role.LME, "Field Officer"),
+)
+
+
+def _mobile(department_index: int, role_index: int, prefix: str = "97") -> str:
+    return f"+91{prefix}{department_index:04d}{role_index:04d}"
 
 
 async def create_demo_data(rt: Runtime) -> list[DemoUser]:
     """Idempotent: a second run finds everything in place and files nothing new."""
     users: list[DemoUser] = [*CITIZENS, *STATEWIDE]
-    bengaluru = await Boundary.get_or_none(code="KA-BLR-BBMP")
     for d_index, dept in enumerate(await Department.filter(active=True).order_by("code"), 1):
-        await Office.get_or_create(
-            code=f"{dept.code}-HQ",
-            defaults={
-                "name": f"{dept.name()} headquarters",
-                "department": dept,
-                "is_headquarters": True,
-            },
-        )
-        if bengaluru is not None:
-            city, created = await Office.get_or_create(
-                code=f"{dept.code}-BLR",
-                defaults={"name": f"{dept.name()}, Bengaluru", "department": dept},
-            )
-            if created:
-                await city.boundaries.add(bengaluru)
         for r_index, (role, title) in enumerate(OFFICER_ROLES, 1):
             users.append(
                 DemoUser(
@@ -96,6 +91,22 @@ async def create_demo_data(rt: Runtime) -> list[DemoUser]:
                     f"{title}, {dept.code}",
                     (role,),
                     department=dept.code,
+                )
+            )
+    offices = (
+        await Office.filter(active=True, is_headquarters=False, department__active=True)
+        .select_related("department")
+        .order_by("code")
+    )
+    for o_index, office in enumerate(offices, 1):
+        for r_index, (role, title) in enumerate(OFFICE_ROLES, 1):
+            users.append(
+                DemoUser(
+                    _mobile(o_index, r_index, prefix="96"),
+                    f"{title}, {office.name}",
+                    (role,),
+                    department=office.department.code,
+                    office=office.code,
                 )
             )
     for user in users:
@@ -110,7 +121,8 @@ async def _ensure_user(spec: DemoUser) -> User:
     if existing is not None:
         return existing
     department = await Department.get(code=spec.department) if spec.department else None
-    office = await Office.get_or_none(code=f"{spec.department}-HQ") if spec.department else None
+    office_code = spec.office or (f"{spec.department}-HQ" if spec.department else None)
+    office = await Office.get_or_none(code=office_code) if office_code else None
     kind = UserKind.CITIZEN if spec.roles == (Role.CITIZEN,) else UserKind.EMPLOYEE
     return await User.create(
         kind=kind,
@@ -149,7 +161,7 @@ def usage(users: list[DemoUser], base_url: str, *, serving: bool = True) -> str:
         '(in GraphiQL: the Headers tab, e.g. {"X-Hub-Dev-User": "+919900000001"}):',
     ]
     for user in users:
-        scope = f" ({user.department})" if user.department else ""
+        scope = f" ({user.office or user.department})" if user.department else ""
         roles = ", ".join(r.value for r in user.roles)
         lines.append(f"  {user.mobile}  {roles:14} {user.name}{scope}")
     lines += [
@@ -160,5 +172,10 @@ def usage(users: list[DemoUser], base_url: str, *, serving: bool = True) -> str:
         'input: {description: \\"Garbage not collected for a week\\", categoryCode: '
         '\\"UDD-ULB-SWM-GARB-DOOR\\"}) { grievance { registrationNumber status dueAt } '
         "errors { field message } } }\"}'",
+        "",
+        "Which office handles a category where, and why (offices: routing_rules/sample/):",
+        "  hub jurisdiction UDD-ULB-SL-OFF --boundary KA-BLR-BBMP-W150",
+        "  hub jurisdiction UDD-ULB-SWM-GARB-DOOR --at 12.94,77.70",
+        "  hub rules unresolved",
     ]
     return "\n".join(lines)

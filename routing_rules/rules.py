@@ -1,7 +1,22 @@
-"""Rule files: read, validate and flatten taxonomy and boundary YAML.
+"""Rule files: read, validate and flatten taxonomy, boundary and office YAML.
 
 Pure code: no database. A rule set is refused whole, with every problem
 listed as ``file: path.inside.it: problem``.
+
+Sections (a file may hold any of them):
+- ``departments:``: departments, each with its taxonomy nested under ``nodes``;
+- ``nodes:``: flat taxonomy nodes naming their ``department`` and ``parent`` by
+  code (the parent may be nested or flat, in any file of the set);
+- ``boundaries:``: state -> district -> city -> ward -> locality, nested, each
+  with an optional GeoJSON ``geometry``;
+- ``offices:``: offices of a department, the boundaries they cover and the
+  taxonomy subtrees they handle (none listed: all of their department's).
+
+A rule set is self-contained: every department, parent, boundary and category
+it refers to must be defined by its own files, never only by the database. So
+``hub rules check`` gives the answer ``hub rules load`` would, with no database,
+and a load never depends on what an earlier load left behind. Load a whole
+directory to change one file.
 """
 
 from __future__ import annotations
@@ -9,30 +24,43 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from routing_rules.geo import geometry_problems
+
 Code = str
 LEVELS = ("line_department", "service", "grievance", "category", "subcategory")
 BOUNDARY_KINDS = ("state", "district", "city", "ward", "locality")
+SECTIONS = ("departments", "nodes", "boundaries", "offices")
 _CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+_T = TypeVar("_T")
+Level = Literal["line_department", "service", "grievance", "category", "subcategory"]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-class NodeSpec(_Strict):
+class _NodeFields(_Strict):
     code: str = Field(pattern=_CODE_PATTERN)
-    level: str = "category"
+    level: Level | None = None  # default: the level below the parent's
     names: dict[str, str] = Field(min_length=1)
     keywords: list[str] = []
     synonyms: list[str] = []
     sla_days: int | None = Field(default=None, ge=1, le=365)
     active: bool = True
+
+
+class NodeSpec(_NodeFields):
     children: list[NodeSpec] = []
+
+
+class FlatNodeSpec(_NodeFields):
+    department: str = Field(pattern=_CODE_PATTERN, max_length=32)
+    parent: str | None = Field(default=None, pattern=_CODE_PATTERN)
 
 
 class DepartmentSpec(_Strict):
@@ -43,22 +71,31 @@ class DepartmentSpec(_Strict):
     nodes: list[NodeSpec] = []
 
 
-class TaxonomyFile(_Strict):
-    version: int = 1
-    effective_from: dt.date | None = None
-    departments: list[DepartmentSpec]
-
-
 class BoundarySpec(_Strict):
     code: str = Field(pattern=_CODE_PATTERN)
     kind: Literal["state", "district", "city", "ward", "locality"]
     names: dict[str, str] = Field(min_length=1)
+    geometry: dict[str, Any] | None = None  # GeoJSON Polygon or MultiPolygon, [lon, lat]
     children: list[BoundarySpec] = []
 
 
-class BoundaryFile(_Strict):
+class OfficeSpec(_Strict):
+    code: str = Field(pattern=_CODE_PATTERN)
+    name: str = Field(min_length=1, max_length=200)
+    department: str = Field(pattern=_CODE_PATTERN, max_length=32)
+    boundaries: list[str] = []
+    headquarters: bool = False
+    categories: list[str] = []  # taxonomy codes whose subtrees it handles; none: all
+    active: bool = True
+
+
+class RuleFile(_Strict):
     version: int = 1
-    boundaries: list[BoundarySpec]
+    effective_from: dt.date | None = None
+    departments: list[DepartmentSpec] = []
+    nodes: list[FlatNodeSpec] = []
+    boundaries: list[BoundarySpec] = []
+    offices: list[OfficeSpec] = []
 
 
 @dataclass(frozen=True)
@@ -106,15 +143,30 @@ class Boundary:
     kind: str
     parent: Code | None
     names: dict[str, str]
+    geometry: dict[str, Any] | None = None  # GeoJSON Polygon or MultiPolygon
+
+
+@dataclass(frozen=True)
+class Office:
+    code: Code
+    name: str
+    department: Code
+    boundaries: tuple[Code, ...] = ()
+    headquarters: bool = False
+    categories: tuple[Code, ...] = ()  # taxonomy subtrees it handles; empty: all
+    active: bool = True
 
 
 @dataclass
 class RuleSet:
     departments: list[Department] = field(default_factory=list)
-    nodes: list[Node] = field(default_factory=list)
-    boundaries: list[Boundary] = field(default_factory=list)
+    nodes: list[Node] = field(default_factory=list)  # parents before children
+    boundaries: list[Boundary] = field(default_factory=list)  # parents before children
     hops: list[Hop] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    offices: list[Office] = field(default_factory=list)
+    # an ``offices:`` section was given: offices of loaded departments it omits are retired
+    has_offices: bool = False
 
 
 class RuleError(ValueError):
@@ -125,46 +177,98 @@ class RuleError(ValueError):
         super().__init__("\n".join(problems))
 
 
+@dataclass(frozen=True)
+class _Where:
+    file: Path
+    path: str
+
+    def at(self, key: str) -> str:
+        return f"{self.file}: {self.path}.{key}"
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.path}"
+
+
+@dataclass(frozen=True)
+class _RawNode:
+    spec: NodeSpec | FlatNodeSpec
+    department: Code
+    parent: Code | None
+    flat: bool
+    effective_from: dt.date | None
+    where: _Where
+
+
+@dataclass
+class _Collected:
+    departments: list[tuple[DepartmentSpec, _Where]] = field(default_factory=list)
+    nodes: list[_RawNode] = field(default_factory=list)
+    boundaries: list[tuple[Boundary, _Where]] = field(default_factory=list)
+    offices: list[tuple[OfficeSpec, _Where]] = field(default_factory=list)
+    has_offices: bool = False
+    shape_problems: list[str] = field(default_factory=list)  # geometry and boundary kinds
+    # a file could not be read: what it defines is unknown, so references are not checked
+    incomplete: bool = False
+
+
 def read_rules(path: Path) -> RuleSet:
     """Read a rule file or a directory of ``*.yaml`` files; raise ``RuleError`` listing all."""
     files = sorted(path.glob("*.yaml")) + sorted(path.glob("*.yml")) if path.is_dir() else [path]
     if not files:
         raise RuleError([f"{path}: no *.yaml rule files found"])
-    rules = RuleSet(files=files)
+    collected = _Collected()
     problems: list[str] = []
     for file in files:
-        problems.extend(_read_file(file, rules))
-    problems.extend(_cross_check(rules))
+        found = _read_file(file, collected)
+        collected.incomplete |= bool(found)
+        problems.extend(found)
+    rules = RuleSet(files=files, has_offices=collected.has_offices)
+    problems.extend(_cross_check(collected, rules))
     if problems:
         raise RuleError(problems)
     return rules
 
 
-def _read_file(file: Path, rules: RuleSet) -> list[str]:
+def _read_file(file: Path, collected: _Collected) -> list[str]:
     try:
         raw: Any = yaml.safe_load(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return [f"{file}: file not found"]
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         return [f"{file}: not valid YAML: {exc}".replace("\n", " ")]
+    wanted = ", ".join(f"'{s}'" for s in SECTIONS)
     if not isinstance(raw, dict):
-        return [f"{file}: must be a mapping with 'departments' or 'boundaries' at the top"]
-    model: type[TaxonomyFile] | type[BoundaryFile]
-    if "departments" in raw:
-        model = TaxonomyFile
-    elif "boundaries" in raw:
-        model = BoundaryFile
-    else:
-        return [f"{file}: must have 'departments' or 'boundaries' at the top"]
+        return [f"{file}: must be a mapping with one or more of {wanted} at the top"]
+    if not any(section in raw for section in SECTIONS):
+        return [f"{file}: must have one or more of {wanted} at the top"]
     try:
-        parsed = model.model_validate(raw)
+        parsed = RuleFile.model_validate(raw)
     except ValidationError as exc:
         return [_format_error(file, err) for err in exc.errors()]
-    if isinstance(parsed, TaxonomyFile):
-        _flatten_taxonomy(parsed, rules)
-    else:
-        for spec in parsed.boundaries:
-            _flatten_boundary(spec, None, rules)
+    for index, dept in enumerate(parsed.departments):
+        where = _Where(file, f"departments.{index}")
+        collected.departments.append((dept, where))
+        for n, spec in enumerate(dept.nodes):
+            _collect_nested(
+                spec, dept.code, None, parsed, _Where(file, f"{where.path}.nodes.{n}"), collected
+            )
+    for index, flat in enumerate(parsed.nodes):
+        collected.nodes.append(
+            _RawNode(
+                flat,
+                flat.department,
+                flat.parent,
+                True,
+                parsed.effective_from,
+                _Where(file, f"nodes.{index}"),
+            )
+        )
+    for index, boundary in enumerate(parsed.boundaries):
+        _collect_boundary(boundary, None, _Where(file, f"boundaries.{index}"), collected)
+    if "offices" in raw:
+        collected.has_offices = True
+    for index, office in enumerate(parsed.offices):
+        collected.offices.append((office, _Where(file, f"offices.{index}")))
     return []
 
 
@@ -175,58 +279,251 @@ def _format_error(file: Path, err: Any) -> str:
     return f"{file}: {where}: {err['msg']}{shown}"
 
 
-def _flatten_taxonomy(parsed: TaxonomyFile, rules: RuleSet) -> None:
-    for dept in parsed.departments:
-        rules.departments.append(Department(dept.code, dict(dept.names), dept.active))
-        for spec in dept.nodes:
-            _flatten_node(spec, dept, None, 1, dept.sla_days, parsed.effective_from, rules)
-
-
-def _flatten_node(
+def _collect_nested(
     spec: NodeSpec,
-    dept: DepartmentSpec,
+    department: Code,
     parent: Code | None,
-    depth: int,
-    inherited_sla: int | None,
-    effective_from: dt.date | None,
-    rules: RuleSet,
+    parsed: RuleFile,
+    where: _Where,
+    collected: _Collected,
 ) -> None:
-    sla = spec.sla_days or inherited_sla
-    rules.nodes.append(
-        Node(
-            code=spec.code,
-            department=dept.code,
-            parent=parent,
-            level=spec.level,
-            depth=depth,
+    collected.nodes.append(_RawNode(spec, department, parent, False, parsed.effective_from, where))
+    for index, child in enumerate(spec.children):
+        child_where = _Where(where.file, f"{where.path}.children.{index}")
+        _collect_nested(child, department, spec.code, parsed, child_where, collected)
+
+
+def _collect_boundary(
+    spec: BoundarySpec,
+    parent: BoundarySpec | None,
+    where: _Where,
+    collected: _Collected,
+) -> None:
+    problems = collected.shape_problems
+    if spec.geometry is not None:
+        for inside, problem in geometry_problems(spec.geometry):
+            problems.append(where.at(f"geometry.{inside}".rstrip(".")) + f": {problem}")
+    if parent is not None and BOUNDARY_KINDS.index(spec.kind) <= BOUNDARY_KINDS.index(parent.kind):
+        problems.append(
+            where.at("kind") + f": a {spec.kind} cannot lie inside the {parent.kind} "
+            f"'{parent.code}'; kinds go {' -> '.join(BOUNDARY_KINDS)}"
+        )
+    boundary = Boundary(
+        spec.code, spec.kind, parent.code if parent else None, dict(spec.names), spec.geometry
+    )
+    collected.boundaries.append((boundary, where))
+    for index, child in enumerate(spec.children):
+        child_where = _Where(where.file, f"{where.path}.children.{index}")
+        _collect_boundary(child, spec, child_where, collected)
+
+
+def _cross_check(collected: _Collected, rules: RuleSet) -> list[str]:
+    """Duplicates, references, cycles and levels across the whole set; fills ``rules``."""
+    problems: list[str] = list(collected.shape_problems)
+    departments = _first_of(
+        "department", [(d.code, d, w) for d, w in collected.departments], problems
+    )
+    nodes = _first_of(
+        "taxonomy node", [(n.spec.code, n, n.where) for n in collected.nodes], problems
+    )
+    boundaries = _first_of("boundary", [(b.code, b, w) for b, w in collected.boundaries], problems)
+    offices = _first_of("office", [(o.code, o, w) for o, w in collected.offices], problems)
+    for code, (_, where) in offices.items():
+        if code in departments:
+            problems.append(
+                where.at("code") + f": office code '{code}' is also a department code; "
+                "a category's destination could not tell them apart"
+            )
+    rules.departments = [
+        Department(d.code, dict(d.names), d.active) for d, _ in departments.values()
+    ]
+    rules.boundaries = [b for b, _ in boundaries.values()]
+    # a reference to something a broken file may define would only add noise
+    references: list[str] = [] if collected.incomplete else problems
+    rules.nodes = _check_nodes(nodes, departments, problems, references)
+    rules.offices = _check_offices(offices, departments, boundaries, nodes, problems, references)
+    return problems
+
+
+def _first_of(
+    kind: str, items: list[tuple[Code, _T, _Where]], problems: list[str]
+) -> dict[Code, tuple[_T, _Where]]:
+    first: dict[Code, tuple[_T, _Where]] = {}
+    for code, item, where in items:
+        if code in first:
+            problems.append(
+                where.at("code") + f": duplicate {kind} code '{code}' "
+                f"(first defined at {first[code][1]})"
+            )
+        else:
+            first[code] = (item, where)
+    return first
+
+
+def _check_nodes(
+    nodes: dict[Code, tuple[_RawNode, _Where]],
+    departments: dict[Code, tuple[DepartmentSpec, _Where]],
+    problems: list[str],
+    references: list[str],
+) -> list[Node]:
+    usable: dict[Code, _RawNode] = {}
+    for code, (raw, where) in nodes.items():
+        parent_at = where.at("parent") if raw.flat else str(where)
+        ok = True
+        if raw.department not in departments:
+            references.append(
+                where.at("department") + f": unknown department '{raw.department}': "
+                "no file of this rule set defines it"
+            )
+            ok = False
+        if raw.parent is not None:
+            found = nodes.get(raw.parent)
+            if found is None:
+                references.append(
+                    parent_at + f": missing parent '{raw.parent}': "
+                    "no node of this rule set has that code"
+                )
+                ok = False
+            elif found[0].department != raw.department:
+                problems.append(
+                    parent_at + f": parent '{raw.parent}' belongs to department "
+                    f"'{found[0].department}', not '{raw.department}'"
+                )
+                ok = False
+        if ok:
+            usable[code] = raw
+    in_cycle = _cycles(usable, problems)
+    return _ordered(usable, in_cycle, departments, problems)
+
+
+def _cycles(usable: dict[Code, _RawNode], problems: list[str]) -> set[Code]:
+    """Report each cycle of parents once, at its first node in file order."""
+    order = {code: index for index, code in enumerate(usable)}
+    state: dict[Code, int] = {}  # 1: on the current walk up, 2: done
+    in_cycle: set[Code] = set()
+    for start in usable:
+        walk: list[Code] = []
+        current: Code | None = start
+        while current is not None and current in usable and current not in state:
+            state[current] = 1
+            walk.append(current)
+            current = usable[current].parent
+        if current is not None and state.get(current) == 1:
+            cycle = walk[walk.index(current) :]
+            in_cycle.update(cycle)
+            first = min(cycle, key=order.__getitem__)
+            at = cycle.index(first)
+            shown = " -> ".join([*cycle[at:], *cycle[:at], first])
+            problems.append(
+                usable[first].where.at("parent")
+                + f": cycle of parents: {shown} (each code's parent is the next)"
+            )
+        for code in walk:
+            state[code] = 2
+    return in_cycle
+
+
+def _ordered(
+    usable: dict[Code, _RawNode],
+    in_cycle: set[Code],
+    departments: dict[Code, tuple[DepartmentSpec, _Where]],
+    problems: list[str],
+) -> list[Node]:
+    """Depth-first from the roots, children in file order: parents come before children.
+    Levels, depths and inherited SLAs are settled on the way down."""
+    children: dict[Code | None, list[Code]] = {}
+    for code, raw in usable.items():
+        if code not in in_cycle:
+            children.setdefault(raw.parent, []).append(code)
+    result: list[Node] = []
+    stack: list[tuple[Code, Node | None]] = [(c, None) for c in reversed(children.get(None, []))]
+    while stack:
+        code, parent = stack.pop()
+        raw = usable[code]
+        spec = raw.spec
+        department = departments[raw.department][0]
+        parent_rank = LEVELS.index(parent.level) if parent else -1
+        level: str
+        if spec.level is None:
+            level = LEVELS[min(parent_rank + 1, len(LEVELS) - 1)]
+            if parent is not None and parent_rank + 1 >= len(LEVELS):
+                problems.append(
+                    f"{raw.where}: '{code}' is a child of the {parent.level} "
+                    f"'{parent.code}', and no level lies below {LEVELS[-1]}"
+                )
+        else:
+            level = spec.level
+            if parent is not None and LEVELS.index(level) <= parent_rank:
+                problems.append(
+                    raw.where.at("level") + f": level '{level}' must lie below its parent "
+                    f"'{parent.code}' ({parent.level}); levels go {' -> '.join(LEVELS)}"
+                )
+        node = Node(
+            code=code,
+            department=raw.department,
+            parent=raw.parent,
+            level=level,
+            depth=parent.depth + 1 if parent else 1,
             names=dict(spec.names),
             keywords=tuple(spec.keywords),
             synonyms=tuple(spec.synonyms),
-            sla_days=sla,
-            active=spec.active and dept.active,
-            effective_from=effective_from,
+            sla_days=spec.sla_days or (parent.sla_days if parent else department.sla_days),
+            active=spec.active and department.active,
+            effective_from=raw.effective_from,
         )
-    )
-    for child in spec.children:
-        _flatten_node(child, dept, spec.code, depth + 1, sla, effective_from, rules)
+        result.append(node)
+        stack.extend((child, node) for child in reversed(children.get(code, [])))
+    return result
 
 
-def _flatten_boundary(spec: BoundarySpec, parent: Code | None, rules: RuleSet) -> None:
-    rules.boundaries.append(Boundary(spec.code, spec.kind, parent, dict(spec.names)))
-    for child in spec.children:
-        _flatten_boundary(child, spec.code, rules)
-
-
-def _cross_check(rules: RuleSet) -> list[str]:
-    problems = []
-    for kind, codes in (
-        ("department", [d.code for d in rules.departments]),
-        ("taxonomy node", [n.code for n in rules.nodes]),
-        ("boundary", [b.code for b in rules.boundaries]),
-    ):
-        seen: set[str] = set()
-        for code in codes:
-            if code in seen:
-                problems.append(f"duplicate {kind} code '{code}'")
-            seen.add(code)
-    return problems
+def _check_offices(
+    offices: dict[Code, tuple[OfficeSpec, _Where]],
+    departments: dict[Code, tuple[DepartmentSpec, _Where]],
+    boundaries: dict[Code, tuple[Boundary, _Where]],
+    nodes: dict[Code, tuple[_RawNode, _Where]],
+    problems: list[str],
+    references: list[str],
+) -> list[Office]:
+    result: list[Office] = []
+    headquarters: dict[Code, tuple[Code, _Where]] = {}
+    for code, (spec, where) in offices.items():
+        if spec.department not in departments:
+            references.append(
+                where.at("department") + f": unknown department '{spec.department}': "
+                "no file of this rule set defines it"
+            )
+        for key, listed, known, what in (
+            ("boundaries", spec.boundaries, boundaries, "boundary"),
+            ("categories", spec.categories, nodes, "taxonomy node"),
+        ):
+            seen: set[Code] = set()
+            for index, item in enumerate(listed):
+                if item not in known:
+                    references.append(
+                        where.at(f"{key}.{index}") + f": unknown {what} '{item}': "
+                        "no file of this rule set defines it"
+                    )
+                elif item in seen:
+                    problems.append(where.at(f"{key}.{index}") + f": '{item}' is listed twice")
+                seen.add(item)
+        if spec.headquarters and spec.active:
+            other = headquarters.get(spec.department)
+            if other is not None:
+                problems.append(
+                    where.at("headquarters") + f": department '{spec.department}' already "
+                    f"has the active headquarters office '{other[0]}' ({other[1]})"
+                )
+            else:
+                headquarters[spec.department] = (code, where)
+        result.append(
+            Office(
+                code=code,
+                name=spec.name,
+                department=spec.department,
+                boundaries=tuple(dict.fromkeys(spec.boundaries)),
+                headquarters=spec.headquarters,
+                categories=tuple(dict.fromkeys(spec.categories)),
+                active=spec.active,
+            )
+        )
+    return result

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 from pathlib import Path
 
 import pytest
 
-from hub.models import Department, TaxonomyNode
+from hub.models import Department, Office, TaxonomyNode
 from hub.services.taxonomy import load_rule_set
 from hub.settings import Settings
 from routing_rules.rules import RuleError, read_rules
@@ -97,3 +99,244 @@ def test_cli_check_reports_problems_and_exits_2(tmp_path: Path) -> None:
     assert "nothing was loaded" in result.stderr and "sla_days" in result.stderr
     ok = run_hub("rules", "check", str(SAMPLE_RULES))
     assert ok.returncode == 0 and "4 departments" in ok.stdout
+
+
+# --- flat nodes, cross-file checks, geometry and offices ----------------------------------
+
+NESTED = """
+departments:
+  - code: PWD
+    names: {en: Public Works}
+    sla_days: 10
+    nodes:
+      - code: PWD-RD
+        level: line_department
+        names: {en: Roads}
+        children:
+          - code: PWD-RD-POT
+            level: service
+            names: {en: Potholes}
+            sla_days: 4
+"""
+FLAT = """
+effective_from: 2026-05-01
+nodes:                          # children first: the order in the file does not matter
+  - {code: PWD-RD-POT-DEEP-X, department: PWD, parent: PWD-RD-POT-DEEP, names: {en: x}, sla_days: 1}
+  - {code: PWD-RD-POT-DEEP, department: PWD, parent: PWD-RD-POT, names: {en: Deep}}
+  - {code: PWD-BR, department: PWD, names: {en: Bridges}}
+"""
+
+
+def test_flat_nodes_join_the_tree_parents_first(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(NESTED)
+    (tmp_path / "b.yaml").write_text(FLAT)
+    rules = read_rules(tmp_path)
+    shown = [(n.code, n.parent, n.level, n.depth, n.sla_days) for n in rules.nodes]
+    assert shown == [
+        ("PWD-RD", None, "line_department", 1, 10),
+        ("PWD-RD-POT", "PWD-RD", "service", 2, 4),
+        ("PWD-RD-POT-DEEP", "PWD-RD-POT", "grievance", 3, 4),  # level and SLA inherited
+        ("PWD-RD-POT-DEEP-X", "PWD-RD-POT-DEEP", "category", 4, 1),
+        ("PWD-BR", None, "line_department", 1, 10),
+    ]
+    assert {n.code: n.effective_from for n in rules.nodes}["PWD-BR"] == dt.date(2026, 5, 1)
+
+
+BROKEN = """
+nodes:
+  - {code: PWD-RD-POT-DEEP, department: PWD, parent: PWD-RD-POT, names: {en: fine}}
+  - {code: PWD-X, department: PWD, parent: PWD-Y, names: {en: x}}
+  - {code: PWD-Y, department: PWD, parent: PWD-Z, names: {en: y}}
+  - {code: PWD-Z, department: PWD, parent: PWD-X, names: {en: z}}
+  - {code: PWD-ORPHAN, department: PWD, parent: PWD-GONE, names: {en: orphan}}
+  - {code: HLT-CLINIC, department: HLT, names: {en: Clinics}}
+  - {code: PWD-RD, department: PWD, names: {en: Roads again}}
+  - {code: PWD-UP, department: PWD, parent: PWD-RD-POT, level: line_department, names: {en: up}}
+"""
+OTHER = """
+departments:
+  - code: WTR
+    names: {en: Water}
+    nodes:
+      - {code: WTR-1, names: {en: Water supply}}
+nodes:
+  - {code: PWD-PIPE, department: PWD, parent: WTR-1, names: {en: Pipes}}
+"""
+
+
+def test_cycle_missing_parent_unknown_department_and_duplicate_listed_at_once(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "a.yaml").write_text(NESTED)
+    (tmp_path / "b.yaml").write_text(BROKEN)
+    (tmp_path / "c.yaml").write_text(OTHER)
+    with pytest.raises(RuleError) as caught:
+        read_rules(tmp_path)
+    a, b, c = (tmp_path / name for name in ("a.yaml", "b.yaml", "c.yaml"))
+    assert caught.value.problems == [
+        f"{b}: nodes.6.code: duplicate taxonomy node code 'PWD-RD' "
+        f"(first defined at {a}: departments.0.nodes.0)",
+        f"{b}: nodes.4.parent: missing parent 'PWD-GONE': no node of this rule set has that code",
+        f"{b}: nodes.5.department: unknown department 'HLT': no file of this rule set defines it",
+        f"{c}: nodes.0.parent: parent 'WTR-1' belongs to department 'WTR', not 'PWD'",
+        f"{b}: nodes.1.parent: cycle of parents: PWD-X -> PWD-Y -> PWD-Z -> PWD-X "
+        "(each code's parent is the next)",
+        f"{b}: nodes.7.level: level 'line_department' must lie below its parent 'PWD-RD-POT' "
+        "(service); levels go line_department -> service -> grievance -> category -> subcategory",
+    ]
+
+
+GEOMETRY = """
+boundaries:
+  - code: ZZ
+    kind: state
+    names: {en: Z}
+    geometry: {type: Polygon, coordinates: [[[0, 0], [1, 0], [1, 1], [0, 0.5]]]}
+    children:
+      - code: ZZ-D
+        kind: district
+        names: {en: D}
+        geometry:
+          type: MultiPolygon
+          coordinates: [[[[0, 0], [200, 0], [0, 95], [0, 0]]], [[[0, 0], [1, 1], [0, 0]]]]
+      - code: ZZ-C
+        kind: state
+        names: {en: C}
+        geometry: {type: Point, coordinates: [0, 0], bbox: [0, 0, 0, 0]}
+"""
+
+
+def test_boundary_geometry_is_checked(tmp_path: Path) -> None:
+    file = tmp_path / "geo.yaml"
+    file.write_text(GEOMETRY)
+    with pytest.raises(RuleError) as caught:
+        read_rules(file)
+    d = f"{file}: boundaries.0.children.0.geometry.coordinates"
+    assert caught.value.problems == [
+        f"{file}: boundaries.0.geometry.coordinates.0: ring is not closed: "
+        "the last position must equal the first",
+        f"{d}.0.0.1: longitude 200 is outside -180..180",
+        f"{d}.0.0.2: latitude 95 is outside -90..90",
+        f"{d}.1.0: a ring needs at least 4 positions (got 3)",
+        f"{file}: boundaries.0.children.1.geometry.bbox: "
+        "not allowed: a geometry has only 'type' and 'coordinates'",
+        f"{file}: boundaries.0.children.1.geometry.type: "
+        "must be 'Polygon' or 'MultiPolygon' (got 'Point')",
+        f"{file}: boundaries.0.children.1.kind: a state cannot lie inside the state 'ZZ'; "
+        "kinds go state -> district -> city -> ward -> locality",
+    ]
+
+
+OFFICES = """
+departments:
+  - code: PWD
+    names: {en: Public Works}
+    nodes: [{code: PWD-RD, names: {en: Roads}}]
+boundaries: [{code: ZZ, kind: state, names: {en: Z}}]
+offices:
+  - {code: PWD-HQ, name: HQ, department: PWD, headquarters: true}
+  - {code: PWD-HQ2, name: Second HQ, department: PWD, headquarters: true}
+  - {code: PWD-OLD-HQ, name: Old HQ, department: PWD, headquarters: true, active: false}
+  - code: PWD-ZZ
+    name: Z office
+    department: PWD
+    boundaries: [ZZ, ZZ-NOPE, ZZ]
+    categories: [PWD-NOPE, PWD-RD]
+  - {code: HLT-ZZ, name: Health, department: HLT}
+  - {code: PWD, name: Clash, department: PWD}
+"""
+
+
+def test_offices_are_checked_against_the_set(tmp_path: Path) -> None:
+    file = tmp_path / "offices.yaml"
+    file.write_text(OFFICES)
+    with pytest.raises(RuleError) as caught:
+        read_rules(file)
+    assert caught.value.problems == [
+        f"{file}: offices.5.code: office code 'PWD' is also a department code; "
+        "a category's destination could not tell them apart",
+        f"{file}: offices.1.headquarters: department 'PWD' already has the active "
+        f"headquarters office 'PWD-HQ' ({file}: offices.0)",
+        f"{file}: offices.3.boundaries.1: unknown boundary 'ZZ-NOPE': "
+        "no file of this rule set defines it",
+        f"{file}: offices.3.boundaries.2: 'ZZ' is listed twice",
+        f"{file}: offices.3.categories.0: unknown taxonomy node 'PWD-NOPE': "
+        "no file of this rule set defines it",
+        f"{file}: offices.4.department: unknown department 'HLT': "
+        "no file of this rule set defines it",
+    ]
+    file.write_text(OFFICES[: OFFICES.index("  - {code: PWD-HQ2")])
+    rules = read_rules(file)
+    assert rules.has_offices and [o.code for o in rules.offices] == ["PWD-HQ"]
+
+
+def test_sample_offices_and_geometry() -> None:
+    rules = read_rules(SAMPLE_RULES)
+    assert all(b.geometry for b in rules.boundaries)
+    offices = {o.code: o for o in rules.offices}
+    assert rules.has_offices and len(offices) == 10
+    assert {o.department for o in offices.values() if o.headquarters} == {
+        "UDD", "WSD", "SWD", "RDPR",
+    }  # fmt: skip
+    assert offices["UDD-BBMP-W150"].categories == ("UDD-ULB-SWM",)
+    assert offices["UDD-BBMP-W150"].boundaries == ("KA-BLR-BBMP-W150",)
+
+
+BAD_LOAD = """
+departments:
+  - code: UDD
+    names: {en: Renamed on the way}
+    nodes:
+      - {code: UDD-NEW, names: {en: Would be added}}
+nodes:
+  - {code: UDD-X, department: UDD, parent: UDD-Y, names: {en: x}}
+  - {code: UDD-Y, department: UDD, parent: UDD-X, names: {en: y}}
+  - {code: UDD-ORPHAN, department: UDD, parent: UDD-GONE, names: {en: orphan}}
+  - {code: HLT-1, department: HLT, names: {en: unknown department}}
+  - {code: UDD-NEW, department: UDD, names: {en: duplicate}}
+"""
+
+
+async def _taxonomy_snapshot() -> list[tuple[object, ...]]:
+    nodes = (
+        await TaxonomyNode.all()
+        .order_by("code")
+        .values_list("code", "parent_id", "names", "active", "sla_days", "level", "depth")
+    )
+    departments = await Department.all().order_by("code").values_list("code", "names", "active")
+    offices = await Office.all().order_by("code").values_list("code", "active", "categories")
+    return [*nodes, *departments, *offices]
+
+
+async def test_a_refused_load_lists_every_problem_and_changes_nothing(
+    settings: Settings, tmp_path: Path
+) -> None:
+    before = await _taxonomy_snapshot()
+    bad = tmp_path / "udd.yaml"
+    bad.write_text(BAD_LOAD)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    env["HUB_DATABASE_URL"] = settings.database_url
+    result = run_hub("rules", "load", str(bad), env=env)
+    assert result.returncode == 2
+    assert "4 problem(s); nothing was loaded" in result.stderr
+    for expected in (
+        "cycle of parents: UDD-X -> UDD-Y -> UDD-X",
+        "nodes.2.parent: missing parent 'UDD-GONE'",
+        "nodes.3.department: unknown department 'HLT'",
+        "nodes.4.code: duplicate taxonomy node code 'UDD-NEW'",
+    ):
+        assert expected in result.stderr
+    assert await _taxonomy_snapshot() == before
+    assert not await TaxonomyNode.exists(code="UDD-NEW")
+
+
+def test_a_file_that_cannot_be_read_does_not_flood_its_dependants(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(NESTED.replace("names: {en: Public Works}", "names: {}"))
+    (tmp_path / "b.yaml").write_text(FLAT)
+    with pytest.raises(RuleError) as caught:
+        read_rules(tmp_path)
+    # PWD is in the broken a.yaml: b.yaml's references to it are not reported as unknown
+    assert caught.value.problems == [
+        f"{tmp_path / 'a.yaml'}: departments.0.names: "
+        "Dictionary should have at least 1 item after validation, not 0"
+    ]

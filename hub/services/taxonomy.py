@@ -8,7 +8,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from hub.enums import BoundaryKind
-from hub.models import Boundary, Counter, Department, TaxonomyHop, TaxonomyNode
+from hub.models import Boundary, Counter, Department, Office, TaxonomyHop, TaxonomyNode
 from hub.services.registration import next_value
 from routing_rules.rules import RuleSet
 
@@ -87,6 +87,7 @@ async def load_rule_set(rules: RuleSet) -> LoadReport:
                 "kind": BoundaryKind(b.kind),
                 "names": b.names,
                 "parent_id": boundaries[b.parent].id if b.parent else None,
+                "geometry": b.geometry,
                 "active": True,
             }
             boundary = boundaries.get(b.code)
@@ -97,6 +98,7 @@ async def load_rule_set(rules: RuleSet) -> LoadReport:
                 await boundary.update_from_dict(values).save()
                 report.changed.append(f"boundary {b.code}")
         await _load_hops(rules, report)
+        await _load_offices(rules, report)
         if report.added or report.changed or report.deactivated:
             await bump_generation()
     return report
@@ -138,6 +140,54 @@ async def _load_hops(rules: RuleSet, report: LoadReport) -> None:
             stale.active = False
             await stale.save(update_fields=["active"])
             report.deactivated.append(f"hop {key[0]}->{key[1]} {key[2]}->{key[3]}")
+
+
+async def _load_offices(rules: RuleSet, report: LoadReport) -> None:
+    """Upsert offices by code with the boundaries they cover. When the set has an
+    ``offices:`` section, offices of its departments that it omits are deactivated."""
+    if not rules.offices and not rules.has_offices:
+        return
+    departments = {
+        d.code: d.id for d in await Department.filter(code__in=[d.code for d in rules.departments])
+    }
+    wanted = {code for spec in rules.offices for code in spec.boundaries}
+    boundaries = {b.code: b for b in await Boundary.filter(code__in=wanted)}
+    offices = {o.code: o for o in await Office.all().prefetch_related("boundaries")}
+    for spec in rules.offices:
+        values: dict[str, Any] = {
+            "name": spec.name,
+            "department_id": departments[spec.department],
+            "is_headquarters": spec.headquarters,
+            "categories": list(spec.categories),
+            "active": spec.active,
+        }
+        office = offices.get(spec.code)
+        if office is None:
+            office = await Office.create(code=spec.code, **values)
+            if spec.boundaries:
+                await office.boundaries.add(*(boundaries[code] for code in spec.boundaries))
+            report.added.append(f"office {spec.code}")
+            continue
+        changed = _differs(office, values)
+        if changed:
+            await office.update_from_dict(values).save()
+        covered = {b.code: b for b in office.boundaries}
+        stale = [b for code, b in covered.items() if code not in spec.boundaries]
+        new = [boundaries[code] for code in spec.boundaries if code not in covered]
+        if stale:
+            await office.boundaries.remove(*stale)
+        if new:
+            await office.boundaries.add(*new)
+        if changed or stale or new:
+            report.changed.append(f"office {spec.code}")
+    if rules.has_offices:
+        loaded = set(departments.values())
+        listed = {spec.code for spec in rules.offices}
+        for code, stale_office in offices.items():
+            if stale_office.department_id in loaded and code not in listed and stale_office.active:
+                stale_office.active = False
+                await stale_office.save(update_fields=["active"])
+                report.deactivated.append(f"office {code}")
 
 
 async def bump_generation() -> int:
