@@ -69,6 +69,9 @@ async def connect(settings: Settings) -> None:
     # Tortoise caches compiled SQL per connection *name*; a process that reconnects the
     # same name to another dialect (the test suite: SQLite, then PostgreSQL) must drop it.
     EXECUTOR_CACHE.clear()
+    from hub.services import routing  # a router built from another database is not this one's
+
+    routing.forget()
     # The global fallback lets requests see the context set up by the lifespan task.
     await Tortoise.init(config=tortoise_config(settings), _enable_global_fallback=True)
 

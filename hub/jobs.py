@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any, Protocol
 
 from connectors.registry import build_registry
@@ -33,7 +34,23 @@ async def relay_outbox(ctx: dict[str, Any]) -> dict[str, int]:
     return {"delivered": stats.delivered, "retried": stats.retried, "dead": stats.dead}
 
 
-JOBS = (relay_outbox,)
+async def rebuild_routing(ctx: dict[str, Any]) -> dict[str, int]:
+    """Retrain the routing model from routed grievances; every process loads the newest."""
+    from hub.services import routing
+
+    settings: Settings = ctx["settings"]
+    done = await routing.rebuild_model(settings.routing_history_limit)
+    logger.info(
+        "routing model rebuilt: %s examples, model %s (%s)",
+        done.examples,
+        done.model_id,
+        done.note or "ok",
+    )
+    return {"examples": done.examples, "model_id": done.model_id or 0}
+
+
+ROUTING_JOB = "rebuild_routing"
+JOBS = (relay_outbox, rebuild_routing)
 
 
 class JobQueue(Protocol):
@@ -51,6 +68,8 @@ class InProcessRunner:
     def __init__(self, settings: Settings, ctx: dict[str, Any] | None = None) -> None:
         self.ctx = ctx or job_context(settings)
         self.interval = settings.outbox_poll_seconds
+        self.rebuild_every = settings.routing_rebuild_hours * 3600
+        self._next_rebuild = time.monotonic() + self.rebuild_every
         self._kick = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -79,6 +98,12 @@ class InProcessRunner:
                 await relay_outbox(self.ctx)
             except Exception:  # keep the loop alive; the rows stay due in the database
                 logger.exception("in-process relay pass failed")
+            if self.rebuild_every and time.monotonic() >= self._next_rebuild:
+                self._next_rebuild += self.rebuild_every
+                try:
+                    await rebuild_routing(self.ctx)
+                except Exception:  # the current model keeps serving
+                    logger.exception("routing model rebuild failed")
 
 
 class ArqQueue:

@@ -41,6 +41,16 @@ def _int(name: str, raw: str, *, low: int, high: int) -> int:
     return value
 
 
+def _fraction(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise SettingsError(f"Config '{name}' has value '{raw}'. Must be a number from 0 to 1.")
+    return value
+
+
 def _choice(name: str, raw: str, choices: tuple[str, ...]) -> str:
     if raw not in choices:
         raise SettingsError(
@@ -97,6 +107,9 @@ class Settings:
     outbox_batch_size: int = 100
     connectors: tuple[str, ...] = ("log",)
     db_pool_size: int = 10
+    routing_auto_threshold: float = 0.7
+    routing_rebuild_hours: int = 24
+    routing_history_limit: int = 20000
 
     @property
     def is_production(self) -> bool:
@@ -246,6 +259,25 @@ VARIABLES: tuple[_Var, ...] = (
         "db_pool_size",
         lambda n, v: _int(n, v, low=1, high=500),
         "Largest PostgreSQL connection pool per process.",
+    ),
+    _Var(
+        "HUB_ROUTING_AUTO_THRESHOLD",
+        "routing_auto_threshold",
+        _fraction,
+        "Confidence (0-1) above which a grievance without a category is routed without a GRO;"
+        " below it, it waits in the triage queue. 1 sends every one to triage.",
+    ),
+    _Var(
+        "HUB_ROUTING_REBUILD_HOURS",
+        "routing_rebuild_hours",
+        lambda n, v: _int(n, v, low=0, high=720),
+        "Hours between rebuilds of the routing model from routed grievances; 0: on demand only.",
+    ),
+    _Var(
+        "HUB_ROUTING_HISTORY_LIMIT",
+        "routing_history_limit",
+        lambda n, v: _int(n, v, low=10, high=1_000_000),
+        "Most recent routed grievances the routing model learns from.",
     ),
 )
 

@@ -21,7 +21,7 @@ from arq.cron import cron
 from arq.worker import Worker, func
 
 from hub import db
-from hub.jobs import RELAY_JOB, job_context, relay_outbox
+from hub.jobs import RELAY_JOB, ROUTING_JOB, job_context, rebuild_routing, relay_outbox
 from hub.settings import Settings
 
 logger = logging.getLogger("hub.worker")
@@ -44,15 +44,32 @@ def redis_settings(settings: Settings) -> RedisSettings:
 def build_worker(settings: Settings, ctx: dict[str, Any], *, burst: bool = False) -> Worker:
     every = max(1, settings.outbox_poll_seconds)
     return Worker(
-        functions=[func(relay_outbox, name=RELAY_JOB, keep_result=0, max_tries=3)],
+        functions=[
+            func(relay_outbox, name=RELAY_JOB, keep_result=0, max_tries=3),
+            func(rebuild_routing, name=ROUTING_JOB, keep_result=3600, max_tries=1),
+        ],
         cron_jobs=[
+            *(
+                [
+                    cron(
+                        rebuild_routing,
+                        name=f"cron:{ROUTING_JOB}",
+                        hour={h % 24 for h in range(2, 26, hours)} if hours < 24 else {2},
+                        minute={15},
+                        unique=True,
+                        timeout=3600,
+                    )
+                ]
+                if (hours := settings.routing_rebuild_hours)
+                else []
+            ),
             cron(
                 relay_outbox,
                 name=f"cron:{RELAY_JOB}",
                 second=set(range(0, 60, every)),
                 run_at_startup=True,
                 unique=True,
-            )
+            ),
         ],
         redis_settings=redis_settings(settings),
         ctx=ctx,

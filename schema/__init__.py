@@ -13,6 +13,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from schema.grievances import GrievanceMutation, GrievanceQuery
+from schema.routing import RoutingMutation, RoutingQuery
 from schema.taxonomy import TaxonomyQuery
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
@@ -20,12 +21,12 @@ logger = logging.getLogger("hub.graphql")
 
 
 @strawberry.type
-class Query(GrievanceQuery, TaxonomyQuery):
+class Query(GrievanceQuery, TaxonomyQuery, RoutingQuery):
     pass
 
 
 @strawberry.type
-class Mutation(GrievanceMutation):
+class Mutation(GrievanceMutation, RoutingMutation):
     pass
 
 

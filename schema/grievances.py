@@ -39,7 +39,7 @@ class FileGrievancePayload:
     errors: list[UserError]
 
 
-def _errors(exc: DomainError | IllegalAction) -> list[UserError]:
+def errors_of(exc: DomainError | IllegalAction) -> list[UserError]:
     if isinstance(exc, IllegalAction):
         return [UserError(field="", code="illegal_action", message=str(exc))]
     return [UserError(field=e.field, code=e.code, message=e.message) for e in exc.errors]
@@ -78,5 +78,5 @@ class GrievanceMutation:
         try:
             row = await service.file_grievance(info.context.runtime, info.context.actor, data)
         except (DomainError, IllegalAction) as exc:
-            return FileGrievancePayload(grievance=None, errors=_errors(exc))
+            return FileGrievancePayload(grievance=None, errors=errors_of(exc))
         return FileGrievancePayload(grievance=Grievance(row=row), errors=[])

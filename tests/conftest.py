@@ -47,6 +47,7 @@ PER_TEST_TABLES = (
     "grievance",
     "hub_user",
     "counter",
+    "routing_model",
 )
 
 

@@ -19,8 +19,17 @@ from auth.actor import Actor
 from hub import outbox, workflow
 from hub.enums import Action, Channel, GrievanceStatus, Role, UserKind
 from hub.errors import DomainError, FieldError
-from hub.models import Boundary, ExternalLink, Grievance, GrievanceEvent, TaxonomyNode, User
+from hub.models import (
+    Boundary,
+    Department,
+    ExternalLink,
+    Grievance,
+    GrievanceEvent,
+    TaxonomyNode,
+    User,
+)
 from hub.runtime import Runtime
+from hub.services import jurisdiction, routing
 from hub.services.registration import next_registration_number
 
 DESCRIPTION_MIN = 10
@@ -85,6 +94,17 @@ async def file_grievance(rt: Runtime, actor: Actor, data: FilingData) -> Grievan
     if existing is not None:
         return existing
     category, boundary = await _validate(actor, data)
+    decision = None
+    if category is None:
+        status = GrievanceStatus.TRIAGE
+        workflow.check(Action.FILE, None, actor.roles, status)
+        decision = await routing.decide(data.description, rt.settings.routing_auto_threshold)
+        if decision.category_code is not None:
+            category = await TaxonomyNode.get(code=decision.category_code).select_related(
+                "department"
+            )
+            status = GrievanceStatus.PENDING_ASSIGNMENT
+    office_id = await _office_for(category, boundary, data) if category else None
     filed_at = dt.datetime.now(dt.UTC)
     dept_code = category.department.code if category else UNROUTED_DEPARTMENT
     number = await next_registration_number(rt.settings, dept_code, filed_at)
@@ -95,7 +115,7 @@ async def file_grievance(rt: Runtime, actor: Actor, data: FilingData) -> Grievan
         try:
             async with in_transaction():
                 grievance = await _write_filing(
-                    rt, actor, data, number, status, category, boundary, due
+                    rt, actor, data, number, status, category, boundary, due, office_id, decision
                 )
             break
         except IntegrityError:
@@ -119,15 +139,23 @@ async def _write_filing(
     category: TaxonomyNode | None,
     boundary: Boundary | None,
     due: dt.datetime | None,
+    office_id: int | None,
+    decision: routing.Decision | None,
 ) -> Grievance:
     citizen_id = await _citizen_id(actor, data)
+    department_id = category.department_id if category else None
+    if department_id is None and decision is not None and decision.department_code:
+        # in triage: the best guess's GROs see it first
+        guess = await Department.get_or_none(code=decision.department_code)
+        department_id = guess.id if guess else None
     grievance = await Grievance.create(
         registration_number=number,
         citizen_id=citizen_id,
         filed_by_id=actor.user_id if actor.user_id != citizen_id else None,
         channel=data.channel,
         category=category,
-        department_id=category.department_id if category else None,
+        department_id=department_id,
+        office_id=office_id,
         boundary=boundary,
         latitude=data.latitude,
         longitude=data.longitude,
@@ -141,6 +169,15 @@ async def _write_filing(
             grievance=grievance, system=system, external_id=data.client_reference
         )
     after = _snapshot(grievance, category)
+    filed_after = after
+    note = ""
+    if decision is not None:
+        filed_after = {**after, "routing": decision.record()}
+        if decision.routed:
+            filed_after |= {"status": GrievanceStatus.TRIAGE.value, "category": None}
+            note = "filed without a category"
+        else:
+            note = f"awaiting triage: {decision.explanation}"
     event = await GrievanceEvent.create(
         grievance=grievance,
         action=Action.FILE,
@@ -148,10 +185,24 @@ async def _write_filing(
         actor_role=actor.role,
         actor_office_id=actor.office_id,
         from_status=None,
-        to_status=status,
-        after=after,
-        note="" if category else "no category chosen: awaiting triage",
+        to_status=GrievanceStatus.TRIAGE if decision is not None else status,
+        after=filed_after,
+        note=note,
     )
+    if decision is not None and decision.routed:
+        # the hub chose the category: its decision and explanation go on the timeline
+        workflow.check(Action.ROUTE, GrievanceStatus.TRIAGE, frozenset({Role.SYSTEM}), status)
+        event = await GrievanceEvent.create(
+            grievance=grievance,
+            action=Action.ROUTE,
+            actor_id=None,
+            actor_role=Role.SYSTEM,
+            from_status=GrievanceStatus.TRIAGE,
+            to_status=status,
+            before={"status": GrievanceStatus.TRIAGE.value, "category": None},
+            after={**after, "routing": decision.record()},
+            note=decision.explanation,
+        )
     await outbox.enqueue(
         grievance,
         FILED_TOPIC,
@@ -160,6 +211,16 @@ async def _write_filing(
         connectors=rt.settings.connectors,
     )
     return grievance
+
+
+async def _office_for(
+    category: TaxonomyNode, boundary: Boundary | None, data: FilingData
+) -> int | None:
+    """The office that must act on this category at this place (None: nobody covers it)."""
+    found = await jurisdiction.resolve(
+        category.code, boundary.code if boundary else None, data.latitude, data.longitude
+    )
+    return found.office.id if found.office else None
 
 
 def _snapshot(grievance: Grievance, category: TaxonomyNode | None) -> dict[str, Any]:

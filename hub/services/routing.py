@@ -1,0 +1,340 @@
+"""Routing: from a citizen's words to a category, a department and an office.
+
+The ranking itself is pure code in ``routing_rules.ranker``. This module feeds
+it: it builds the taxonomy index from the live database (rebuilt in every
+process when a rule load bumps the taxonomy generation, so a reload needs no
+restart), loads the newest learned model, trains new ones from grievances
+already routed, and records routing decisions on the timeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from tortoise.expressions import Q
+
+from hub.enums import Action, GrievanceStatus
+from hub.errors import DomainError
+from hub.models import Department, Grievance, GrievanceEvent, RoutingModel, TaxonomyNode
+from hub.services import taxonomy
+from routing_rules.ranker import (
+    Example,
+    HistoryModel,
+    NodeInfo,
+    Router,
+    Routing,
+    Suggestion,
+    TaxonomyIndex,
+    explain,
+)
+from routing_rules.text import looks_binary, words
+
+logger = logging.getLogger("hub.routing")
+
+TEXT_MAX = 20_000  # longer is refused; the ranker reads the first 1,500 words anyway
+LIMIT_MAX = 20
+REFRESH_SECONDS = 2.0  # how stale a process's view of the taxonomy generation may be
+MODELS_KEPT = 3
+CORRECTED_WEIGHT = 2.0  # a GRO's choice teaches more than a citizen's own pick
+
+
+@dataclass
+class _Built:
+    router: Router
+    generation: int
+    model_id: int | None
+    names: dict[str, str]  # node and department code -> English name
+    localized: dict[str, dict[str, str]]  # node and department code -> names by locale
+    build_seconds: float
+    checked_at: float
+
+
+class _Cache:
+    def __init__(self) -> None:
+        self.built: _Built | None = None
+        self.lock = asyncio.Lock()
+
+    def clear(self) -> None:
+        self.built = None
+
+
+_cache = _Cache()
+
+
+def forget() -> None:
+    """Drop this process's router (tests; a reconnect to another database)."""
+    _cache.clear()
+
+
+async def current_router(*, fresh: bool = False) -> _Built:
+    """This process's router, rebuilt when the taxonomy or the learned model changed."""
+    built = _cache.built
+    now = time.monotonic()
+    if built is not None and not fresh and now - built.checked_at < REFRESH_SECONDS:
+        return built
+    async with _cache.lock:
+        built = _cache.built
+        generation = await taxonomy.generation()
+        newest = await RoutingModel.all().order_by("-id").first().values_list("id", flat=True)
+        model_id = int(newest) if newest is not None else None  # type: ignore[call-overload]
+        if built is not None and (built.generation, built.model_id) == (generation, model_id):
+            built.checked_at = time.monotonic()
+            return built
+        _cache.built = await _build(generation, model_id)
+        return _cache.built
+
+
+async def _taxonomy_nodes() -> tuple[list[NodeInfo], list[str], dict[str, dict[str, str]]]:
+    departments = await Department.filter(active=True).values_list("id", "code", "names")
+    dept_code = {int(i): str(c) for i, c, _ in departments}
+    names = {str(c): dict(n or {}) for _, c, n in departments}
+    rows = await TaxonomyNode.filter(active=True, department_id__in=list(dept_code)).values(
+        "id", "code", "parent_id", "department_id", "names", "keywords", "synonyms", "destination"
+    )
+    code_of = {int(r["id"]): str(r["code"]) for r in rows}
+    nodes = []
+    for r in rows:
+        names[r["code"]] = dict(r["names"] or {})
+        nodes.append(
+            NodeInfo(
+                code=r["code"],
+                department=dept_code[int(r["department_id"])],
+                parent=code_of.get(int(r["parent_id"])) if r["parent_id"] else None,
+                names=dict(r["names"] or {}),
+                keywords=tuple(r["keywords"] or ()),
+                synonyms=tuple(r["synonyms"] or ()),
+                destination=r["destination"] or "",
+            )
+        )
+    return nodes, sorted(dept_code.values()), names
+
+
+async def _build(generation: int, model_id: int | None) -> _Built:
+    started = time.perf_counter()
+    nodes, departments, localized = await _taxonomy_nodes()
+    names = {code: n.get("en") or next(iter(n.values()), code) for code, n in localized.items()}
+    index = await asyncio.to_thread(TaxonomyIndex, nodes, departments)
+    model = None
+    if model_id is not None:
+        row = await RoutingModel.get(id=model_id)
+        try:
+            model = await asyncio.to_thread(HistoryModel.from_payload, row.payload)
+        except (ValueError, KeyError) as exc:
+            logger.warning("routing model %s unusable, using the tree only: %s", model_id, exc)
+    seconds = time.perf_counter() - started
+    logger.info(
+        "routing index built: %d nodes, %d leaves, model %s, %.2fs",
+        len(nodes),
+        len(index.leaves),
+        model_id,
+        seconds,
+    )
+    router = Router(index, model)
+    return _Built(router, generation, model_id, names, localized, seconds, time.monotonic())
+
+
+# -- suggestions -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RouteSuggestion:
+    suggestion: Suggestion
+    category_names: dict[str, str]
+    department_names: dict[str, str]
+    explanation: str
+    office_code: str | None
+    office_name: str | None
+    office_note: str
+
+
+@dataclass(frozen=True)
+class RouteAnswer:
+    suggestions: list[RouteSuggestion]
+    note: str
+
+
+def check_text(text: str, field: str = "text") -> str:
+    """The text to route, or a DomainError naming ``field`` and the problem."""
+    if len(text) > TEXT_MAX:
+        raise DomainError.one(
+            field, "too_long", f"Route at most {TEXT_MAX} characters; this text has {len(text)}."
+        )
+    if looks_binary(text):
+        raise DomainError.one(field, "not_text", "This looks like binary data, not words.")
+    if not text.strip():
+        raise DomainError.one(field, "empty", "Write a few words about the problem.")
+    return text
+
+
+async def suggest(
+    text: str,
+    *,
+    limit: int = 5,
+    boundary_code: str | None = None,
+    latitude: float | None = None,
+    longitude: float | None = None,
+) -> RouteAnswer:
+    check_text(text)
+    if not 1 <= limit <= LIMIT_MAX:
+        raise DomainError.one("limit", "out_of_range", f"Ask for 1 to {LIMIT_MAX} suggestions.")
+    built = await current_router()
+    routing = built.router.suggest(text, limit=limit)
+    out = []
+    for s in routing.suggestions:
+        office = await _office(s, boundary_code, latitude, longitude)
+        out.append(_describe(built, s, office))
+    note = routing.note or ("" if words(text) else "no words we could route on")
+    return RouteAnswer(out, note)
+
+
+def _describe(built: _Built, s: Suggestion, office: tuple[str, str, str] | None) -> RouteSuggestion:
+    return RouteSuggestion(
+        suggestion=s,
+        category_names=built.localized.get(s.category, {}) if s.category else {},
+        department_names=built.localized.get(s.department, {"en": s.department}),
+        explanation=explain(s, built.names),
+        office_code=office[0] if office else None,
+        office_name=office[1] if office else None,
+        office_note=office[2] if office else "no office covers this category and place",
+    )
+
+
+async def _office(
+    s: Suggestion, boundary_code: str | None, latitude: float | None, longitude: float | None
+) -> tuple[str, str, str] | None:
+    """(code, name, how it was found) of the office that must act, or None."""
+    if s.category is None:
+        return None
+    from hub.services import jurisdiction
+
+    try:
+        found = await jurisdiction.resolve(s.category, boundary_code, latitude, longitude)
+    except DomainError:
+        raise
+    if found.office is None:
+        return None
+    return found.office.code, found.office.name, found.explanation
+
+
+# -- learning --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    model_id: int | None
+    examples: int
+    departments: int
+    seconds: float
+    note: str = ""
+
+
+async def training_examples(limit: int) -> list[Example]:
+    """Routed grievances, newest first: the category they ended in is the label.
+    Grievances a GRO categorised or transferred count double."""
+    rows = (
+        await Grievance.filter(~Q(status=GrievanceStatus.TRIAGE), category_id__not_isnull=True)
+        .order_by("-id")
+        .limit(limit)
+        .values("id", "description", "registration_number", "category__code", "department__code")
+    )
+    ids = [int(r["id"]) for r in rows]
+    corrected: set[int] = set(
+        await GrievanceEvent.filter(
+            grievance_id__in=ids, action__in=[Action.CATEGORISE, Action.TRANSFER]
+        ).values_list("grievance_id", flat=True)  # type: ignore[arg-type]
+    )
+    return [
+        Example(
+            text=r["description"],
+            department=r["department__code"],
+            category=r["category__code"],
+            reference=r["registration_number"],
+            weight=CORRECTED_WEIGHT if int(r["id"]) in corrected else 1.0,
+        )
+        for r in rows
+        if r["department__code"]
+    ]
+
+
+async def rebuild_model(limit: int) -> Rebuilt:
+    """Train a model from history and publish it to every process (they load the newest)."""
+    started = time.perf_counter()
+    examples = await training_examples(limit)
+    if len(examples) < 10:
+        return Rebuilt(
+            None,
+            len(examples),
+            0,
+            time.perf_counter() - started,
+            note="fewer than 10 routed grievances: routing uses the taxonomy alone",
+        )
+    built = await current_router(fresh=True)
+    model = await asyncio.to_thread(HistoryModel.train, built.router.index, examples)
+    model.info = {"generation": built.generation}
+    row = await RoutingModel.create(examples=len(examples), payload=model.to_payload())
+    stale = await RoutingModel.filter(id__lt=row.id).order_by("-id").offset(MODELS_KEPT - 1)
+    if stale:
+        await RoutingModel.filter(id__in=[m.id for m in stale]).delete()
+    await current_router(fresh=True)
+    return Rebuilt(row.id, len(examples), len(model.departments), time.perf_counter() - started)
+
+
+# -- deciding --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the hub decided for a grievance filed without a category."""
+
+    category_code: str | None  # set when routed automatically
+    department_code: str | None  # the best guess, routed or not
+    confidence: float
+    threshold: float
+    explanation: str
+    alternatives: list[dict[str, Any]]
+
+    @property
+    def routed(self) -> bool:
+        return self.category_code is not None
+
+    def record(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items()}
+
+
+async def decide(text: str, threshold: float) -> Decision:
+    """Route automatically when the best department's confidence reaches ``threshold``."""
+    built = await current_router()
+    routing: Routing = built.router.suggest(text, limit=3)
+    alternatives = [
+        {
+            "category": s.category,
+            "department": s.department,
+            "confidence": round(s.confidence, 3),
+            "score": round(s.score, 3),
+        }
+        for s in routing.suggestions
+    ]
+    if not routing.suggestions:
+        return Decision(None, None, 0.0, threshold, routing.note or "nothing matched", [])
+    best = routing.suggestions[0]
+    confident = best.confidence >= threshold and best.category is not None
+    why = explain(best, built.names)
+    shown = f"{built.names.get(best.category or '', best.category)} ({best.department})"
+    verdict = (
+        f"routed to {shown} with confidence {best.confidence:.2f} >= {threshold:.2f}: {why}"
+        if confident
+        else f"best guess {shown} with confidence {best.confidence:.2f} < {threshold:.2f}: {why}"
+    )
+    return Decision(
+        category_code=best.category if confident else None,
+        department_code=best.department,
+        confidence=round(best.confidence, 4),
+        threshold=threshold,
+        explanation=verdict,
+        alternatives=alternatives,
+    )

@@ -1,0 +1,114 @@
+"""The triage queue: grievances the hub could not route with confidence, for a GRO."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
+
+from auth.actor import Actor
+from hub import outbox, workflow
+from hub.enums import Action, GrievanceStatus, Role
+from hub.errors import DomainError
+from hub.models import Boundary, Grievance, GrievanceEvent, TaxonomyNode
+from hub.runtime import Runtime
+from hub.services import jurisdiction
+from hub.services.grievances import visible_to
+
+CATEGORISED_TOPIC = "grievance.categorised"
+
+
+def _queue_scope(actor: Actor) -> Q:
+    if actor.is_statewide:
+        return Q()
+    if actor.has(Role.GRO) and actor.department_id is not None:
+        return Q(department_id=actor.department_id)
+    return Q(id=-1)
+
+
+async def queue(actor: Actor, limit: int = 50) -> list[Grievance]:
+    """Grievances awaiting a category, oldest first, that this actor may triage."""
+    return (
+        await Grievance.filter(_queue_scope(actor), status=GrievanceStatus.TRIAGE)
+        .order_by("id")
+        .limit(max(1, min(limit, 500)))
+    )
+
+
+async def categorise(
+    rt: Runtime, actor: Actor, registration_number: str, category_code: str, note: str = ""
+) -> Grievance:
+    """A GRO chooses the category: the grievance leaves triage for the responsible office.
+
+    The choice is a label the routing model learns from at its next rebuild."""
+    grievance = await Grievance.filter(
+        visible_to(actor), registration_number=registration_number
+    ).first()
+    if grievance is None:
+        raise DomainError.one(
+            "registrationNumber", "not_found", f"No grievance {registration_number} for you."
+        )
+    target = GrievanceStatus.PENDING_ASSIGNMENT
+    workflow.check(Action.CATEGORISE, GrievanceStatus(grievance.status), actor.roles, target)
+    category = (
+        await TaxonomyNode.filter(code=category_code, active=True)
+        .select_related("department")
+        .first()
+    )
+    if category is None:
+        raise DomainError.one(
+            "categoryCode", "unknown", f"No active category has code '{category_code}'."
+        )
+    if await TaxonomyNode.filter(parent_id=category.id, active=True).exists():
+        raise DomainError.one(
+            "categoryCode", "not_leaf", f"Category '{category_code}' has subcategories."
+        )
+    boundary = (
+        await Boundary.get_or_none(id=grievance.boundary_id) if grievance.boundary_id else None
+    )
+    found = await jurisdiction.resolve(
+        category.code,
+        boundary.code if boundary else None,
+        grievance.latitude,
+        grievance.longitude,
+    )
+    async with in_transaction():
+        row = await Grievance.select_for_update().get(id=grievance.id)
+        workflow.check(Action.CATEGORISE, GrievanceStatus(row.status), actor.roles, target)
+        before = {"status": str(row.status), "category": None, "department_id": row.department_id}
+        row.category_id = category.id
+        row.department_id = category.department_id
+        row.office_id = found.office.id if found.office else None
+        row.status = target
+        if category.sla_days:
+            row.due_at = dt.datetime.now(dt.UTC) + dt.timedelta(days=category.sla_days)
+        row.version += 1
+        await row.save()
+        after = {
+            "status": target.value,
+            "category": category.code,
+            "department": category.department.code,
+            "office": found.office.code if found.office else None,
+        }
+        event = await GrievanceEvent.create(
+            grievance_id=row.id,
+            action=Action.CATEGORISE,
+            actor_id=actor.user_id,
+            actor_role=actor.role,
+            actor_office_id=actor.office_id,
+            from_status=before["status"],
+            to_status=target,
+            before=before,
+            after=after,
+            note=note.strip()[:2000],
+        )
+        await outbox.enqueue(
+            row,
+            CATEGORISED_TOPIC,
+            {"registration_number": row.registration_number, **after, "event_id": event.id},
+            key=f"{row.registration_number}:{event.id}",
+            connectors=rt.settings.connectors,
+        )
+    await rt.jobs.outbox_changed()
+    return row

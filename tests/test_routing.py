@@ -1,0 +1,394 @@
+"""From a citizen's words to a category: suggestions, auto-routing, triage, learning."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hub.enums import Action, Channel, GrievanceStatus
+from hub.models import Grievance, GrievanceEvent, RoutingModel
+from hub.runtime import Runtime
+from hub.services import routing
+from hub.services.grievances import FilingData, file_grievance
+from hub.services.taxonomy import load_rule_set
+from routing_rules.ranker import Example, HistoryModel, NodeInfo, Router, TaxonomyIndex
+from routing_rules.rules import read_rules
+from tests.conftest import ROOT, SAMPLE_RULES, People, data_of, gql, run_hub
+
+FIXTURE = ROOT / "tests" / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def sample_router() -> Router:
+    rules = read_rules(SAMPLE_RULES)
+    nodes = [
+        NodeInfo(n.code, n.department, n.parent, n.names, n.keywords, n.synonyms)
+        for n in rules.nodes
+        if n.active
+    ]
+    return Router(TaxonomyIndex(nodes))
+
+
+def best(router: Router, text: str) -> str | None:
+    routing_ = router.suggest(text)
+    return routing_.suggestions[0].category if routing_.suggestions else None
+
+
+# -- what citizens really write --------------------------------------------------------
+
+
+def test_plain_english_names_the_leaf_and_explains(sample_router: Router) -> None:
+    found = sample_router.suggest("Garbage has not been collected from our street for a week")
+    top = found.suggestions[0]
+    assert top.department == "UDD"
+    assert top.category is not None and top.category.startswith("UDD-ULB-SWM-GARB")
+    assert any(m.word == "garbage" and m.source == "keyword" for m in top.matches)
+    assert 0 < top.confidence <= 1 and top.score > 0
+
+
+@pytest.mark.parametrize(
+    ("text", "department"),
+    [
+        ("garbege not colected since monday", "UDD"),  # misspellings
+        ("the streetlights are not working in our lane", "UDD"),  # inflection
+        ("हमारे इलाके में पानी नहीं आ रहा है", "WSD"),  # Hindi in Devanagari
+        ("do din se paani nahi aa raha", "WSD"),  # Hinglish
+        ("CONTAMINATED WATER SUPPLY, DIRTY AND MUDDY", "WSD"),  # shouting
+    ],
+)
+def test_what_citizens_write(sample_router: Router, text: str, department: str) -> None:
+    found = sample_router.suggest(text)
+    assert found.departments[0][0] == department, found.departments[:3]
+
+
+def test_misspelt_word_is_explained_as_corrected(sample_router: Router) -> None:
+    top = sample_router.suggest("garbege everywhere").suggestions[0]
+    assert any(m.word == "garbege" and m.via == "fuzzy" for m in top.matches)
+
+
+def test_hinglish_word_is_explained_as_such(sample_router: Router) -> None:
+    top = sample_router.suggest("paani nahi aata").suggestions[0]
+    assert any(m.word == "paani" and m.via == "lexicon" for m in top.matches)
+
+
+def test_long_text_about_two_things_suggests_both(sample_router: Router) -> None:
+    text = (
+        "Sir, I am writing again because nobody listens. "
+        * 20
+        + "The garbage near the bus stop is rotting and the potholes on the main road "
+        "are dangerous, and for three days there has been no water supply in our colony."
+    )
+    departments = {s.department for s in sample_router.suggest(text, limit=6).suggestions}
+    assert {"UDD", "WSD"} <= departments
+
+
+def test_noise_gets_a_clear_answer(sample_router: Router) -> None:
+    for text in ("!!! ??? ...", "1234 5678", "\u200b\u200b"):
+        found = sample_router.suggest(text)
+        assert found.suggestions == [] and found.note
+
+
+# -- learning from history -------------------------------------------------------------
+
+
+def test_model_learns_words_the_tree_does_not_know(sample_router: Router) -> None:
+    index = sample_router.index
+    assert not index.knows("bwssb")
+    examples = [
+        Example(f"BWSSB tanker did not come to block {i}", "WSD", "WSD-WS-NOW-AREA", f"R{i}")
+        for i in range(12)
+    ] + [
+        Example(f"pourakarmika skipped house {i} again", "UDD", "UDD-ULB-SWM-GARB-DOOR", f"G{i}")
+        for i in range(12)
+    ]
+    model = HistoryModel.train(index, examples)
+    learned = Router(index, model).suggest("complaint about bwssb")
+    assert learned.departments[0][0] == "WSD"
+    top = learned.suggestions[0]
+    assert top.category == "WSD-WS-NOW-AREA"
+    assert any(m.source == "learned" and m.word == "bwssb" for m in top.matches)
+    assert top.similar and top.similar[0].startswith("R")
+    # the stored payload gives the same answers in another process
+    again = HistoryModel.from_payload(json.loads(json.dumps(model.to_payload())))
+    reloaded = Router(index, again).suggest("complaint about bwssb").departments
+    assert [d for d, _ in reloaded] == [d for d, _ in learned.departments]
+    assert [p for _, p in reloaded] == pytest.approx([p for _, p in learned.departments])
+
+
+def test_model_payload_of_another_version_is_refused() -> None:
+    with pytest.raises(ValueError, match="version"):
+        HistoryModel.from_payload({"version": 999})
+
+
+# -- GraphQL ---------------------------------------------------------------------------
+
+SUGGEST = """
+query Suggest($text: String!, $boundary: String, $limit: Int! = 5, $locale: String! = "en") {
+  routeSuggestions(text: $text, boundaryCode: $boundary, limit: $limit) {
+    suggestions {
+      categoryCode categoryName(locale: $locale) departmentCode departmentName
+      office { code name } officeNote score confidence categoryConfidence explanation
+      matches { word source node via } similarGrievances
+    }
+    note
+    errors { field code message }
+  }
+}
+"""
+
+
+async def test_citizen_gets_suggestions_with_the_office_for_the_place(
+    client: httpx.AsyncClient, people: People
+) -> None:
+    body = await gql(
+        client,
+        SUGGEST,
+        {
+            "text": "garbage not collected, heaps everywhere",
+            "boundary": "KA-BLR-BBMP-W150",
+            "locale": "hi",
+        },
+        as_user=people.asha,
+    )
+    answer = data_of(body)["routeSuggestions"]
+    assert answer["errors"] == []
+    top = answer["suggestions"][0]
+    assert top["departmentCode"] == "UDD"
+    assert top["categoryCode"].startswith("UDD-ULB-SWM-GARB")
+    assert top["categoryName"] and any("\u0900" <= ch <= "\u097f" for ch in top["categoryName"])
+    assert top["office"] is not None and top["officeNote"]
+    assert "garbage" in top["explanation"]
+    assert top["similarGrievances"] == []  # never shown to citizens
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "field", "code"),
+    [
+        ("   ", 5, "text", "empty"),
+        ("x" * 20_001, 5, "text", "too_long"),
+        ("\x00\x01\x02\x03\x04\x05\x06\x07" * 20, 5, "text", "not_text"),
+        ("garbage", 0, "limit", "out_of_range"),
+        ("garbage", 500, "limit", "out_of_range"),
+    ],
+)
+async def test_bad_text_is_refused_naming_the_field(
+    client: httpx.AsyncClient, people: People, text: str, limit: int, field: str, code: str
+) -> None:
+    body = await gql(client, SUGGEST, {"text": text, "limit": limit}, as_user=people.asha)
+    answer = data_of(body)["routeSuggestions"]
+    assert answer["suggestions"] == []
+    assert [(e["field"], e["code"]) for e in answer["errors"]] == [(field, code)]
+
+
+async def test_unknown_boundary_is_named(client: httpx.AsyncClient, people: People) -> None:
+    body = await gql(
+        client, SUGGEST, {"text": "garbage", "boundary": "NOWHERE"}, as_user=people.asha
+    )
+    errors = data_of(body)["routeSuggestions"]["errors"]
+    assert errors and errors[0]["field"] == "boundaryCode"
+
+
+async def test_mixed_script_text_is_routed(client: httpx.AsyncClient, people: People) -> None:
+    body = await gql(
+        client, SUGGEST, {"text": "street light खराब है, batti nahi jalti"}, as_user=people.asha
+    )
+    answer = data_of(body)["routeSuggestions"]
+    assert answer["errors"] == [] and answer["suggestions"][0]["departmentCode"] == "UDD"
+
+
+# -- auto-routing and triage -----------------------------------------------------------
+
+
+async def test_confident_text_is_routed_and_the_decision_is_on_the_timeline(
+    rt: Runtime, people: People
+) -> None:
+    data = FilingData(
+        description="Contaminated muddy water is coming from the taps, it smells.",
+        channel=Channel.WHATSAPP,
+        boundary_code="KA-BLR-BBMP-W150",
+    )
+    loose = Runtime(settings=rt.settings.replace(routing_auto_threshold=0.3), jobs=rt.jobs)
+    grievance = await file_grievance(loose, people.actor(people.asha), data)
+    assert grievance.status == GrievanceStatus.PENDING_ASSIGNMENT
+    row = await Grievance.get(id=grievance.id).select_related("category", "department")
+    assert row.category is not None and row.category.code == "WSD-WS-NOW-CONTAM"
+    assert row.department is not None and row.department.code == "WSD"
+    assert row.office_id is not None
+    events = await GrievanceEvent.filter(grievance_id=grievance.id).order_by("id")
+    assert [e.action for e in events] == [Action.FILE, Action.ROUTE]
+    assert events[0].to_status == GrievanceStatus.TRIAGE
+    route = events[1]
+    assert route.actor_role == "system" and route.to_status == GrievanceStatus.PENDING_ASSIGNMENT
+    assert "contaminated" in route.note.lower() and "confidence" in route.note
+    assert route.after["routing"]["category_code"] == "WSD-WS-NOW-CONTAM"
+
+
+async def test_unsure_text_waits_for_a_gro_who_categorises_it(
+    rt: Runtime, people: People, client: httpx.AsyncClient
+) -> None:
+    strict = Runtime(settings=rt.settings.replace(routing_auto_threshold=1.0), jobs=rt.jobs)
+    data = FilingData(
+        description="Garbage is dumped near the water tank and nobody clears it.",
+        channel=Channel.CALL_CENTRE,
+        citizen_mobile="9900000001",
+    )
+    grievance = await file_grievance(strict, people.actor(people.operator), data)
+    assert grievance.status == GrievanceStatus.TRIAGE and grievance.category_id is None
+    filed = await GrievanceEvent.get(grievance_id=grievance.id)
+    assert filed.note.startswith("awaiting triage: best guess")
+    assert filed.after["routing"]["alternatives"]
+
+    queue = """{ triageQueue { registrationNumber status } }"""
+    guessed = "udd_gro" if grievance.department_id == people.udd_gro.department_id else "wsd_gro"
+    gro = getattr(people, guessed)
+    seen = data_of(await gql(client, queue, as_user=gro))["triageQueue"]
+    assert [g["registrationNumber"] for g in seen] == [grievance.registration_number]
+    assert data_of(await gql(client, queue, as_user=people.asha))["triageQueue"] == []
+
+    categorise = """
+    mutation C($input: CategoriseInput!) {
+      categoriseGrievance(input: $input) {
+        grievance { status category { code } department { code } timeline { action } }
+        errors { field code message }
+      }
+    }"""
+    refused = await gql(
+        client,
+        categorise,
+        {
+            "input": {
+                "registrationNumber": grievance.registration_number,
+                "categoryCode": "UDD-ULB-SWM-GARB-BLACK",
+            }
+        },
+        as_user=people.asha,
+    )
+    assert data_of(refused)["categoriseGrievance"]["errors"][0]["code"] == "illegal_action"
+    wrong = await gql(
+        client,
+        categorise,
+        {"input": {"registrationNumber": grievance.registration_number, "categoryCode": "UDD"}},
+        as_user=gro,
+    )
+    assert data_of(wrong)["categoriseGrievance"]["errors"][0]["field"] == "categoryCode"
+    done = await gql(
+        client,
+        categorise,
+        {
+            "input": {
+                "registrationNumber": grievance.registration_number,
+                "categoryCode": "UDD-ULB-SWM-GARB-BLACK",
+                "note": "dumping spot",
+            }
+        },
+        as_user=gro,
+    )
+    payload = data_of(done)["categoriseGrievance"]
+    assert payload["errors"] == []
+    assert payload["grievance"]["status"] == "PENDING_ASSIGNMENT"
+    assert payload["grievance"]["category"]["code"] == "UDD-ULB-SWM-GARB-BLACK"
+    assert [e["action"] for e in payload["grievance"]["timeline"]] == ["FILE", "CATEGORISE"]
+
+
+# -- reload and relearn without a restart ----------------------------------------------
+
+
+async def test_rule_reload_reaches_the_router_without_a_restart(
+    settings: object, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(routing, "REFRESH_SECONDS", 0.0)
+    before = await routing.suggest("nobody from bwssb answers our calls")
+    assert not any("bwssb" in s.explanation for s in before.suggestions)
+    changed = tmp_path / "rules"
+    changed.mkdir()
+    for file in SAMPLE_RULES.glob("*.yaml"):
+        text = file.read_text(encoding="utf-8")
+        if file.name == "taxonomy.yaml":
+            text = text.replace(
+                "keywords: [no water, water supply", "keywords: [bwssb, no water, water supply"
+            )
+        (changed / file.name).write_text(text, encoding="utf-8")
+    try:
+        report = await load_rule_set(read_rules(changed))
+        assert report.changed
+        after = await routing.suggest("nobody from bwssb answers our calls")
+        assert after.suggestions[0].suggestion.department == "WSD"
+        assert "'bwssb' matched keyword" in after.suggestions[0].explanation
+    finally:
+        await load_rule_set(read_rules(SAMPLE_RULES))
+
+
+async def test_model_is_rebuilt_from_routed_grievances(rt: Runtime, people: People) -> None:
+    assert (await routing.rebuild_model(1000)).model_id is None  # nothing to learn from yet
+    for i in range(12):
+        await file_grievance(
+            rt,
+            people.actor(people.asha),
+            FilingData(
+                description=f"The BWSSB tanker skipped our street again, day {i}",
+                channel=Channel.WEB,
+                category_code="WSD-WS-NOW-AREA",
+            ),
+        )
+    done = await routing.rebuild_model(1000)
+    assert done.model_id is not None and done.examples == 12
+    assert await RoutingModel.all().count() == 1
+    answer = await routing.suggest("bwssb")
+    top = answer.suggestions[0]
+    assert top.suggestion.department == "WSD"
+    assert "routed grievances taught" in top.explanation
+
+
+# -- command line and benchmark --------------------------------------------------------
+
+
+def test_hub_route_prints_ranked_suggestions(tmp_path: Path) -> None:
+    env = {"HUB_DATABASE_URL": f"sqlite://{tmp_path / 'hub.sqlite3'}"}
+    assert run_hub("migrate", env=env).returncode == 0
+    assert run_hub("rules", "load", str(SAMPLE_RULES), env=env).returncode == 0
+    shown = run_hub("route", "kachra nahi uthaya gaya", "--boundary", "KA-BLR-BBMP-W150", env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("1. UDD-ULB-SWM-GARB")
+    assert "why: 'kachra'" in shown.stdout
+    refused = run_hub("route", "   ", env=env)
+    assert refused.returncode == 2 and "text: Write a few words" in refused.stderr
+    as_json = run_hub("route", "no water in our area", "--json", env=env)
+    assert json.loads(as_json.stdout)[0]["department"] == "WSD"
+    rebuilt = run_hub("routing", "rebuild", env=env)
+    assert rebuilt.returncode == 0 and "no model built" in rebuilt.stdout
+
+
+def test_bench_routing_prints_figures_as_json() -> None:
+    labelled = str(FIXTURE / "cpgrams_grievances.csv")
+    result = run_hub(
+        "bench",
+        "routing",
+        "--taxonomy-dir",
+        str(FIXTURE / "cpgrams"),
+        "--train",
+        labelled,
+        "--eval",
+        labelled,
+        "--folds",
+        "2",
+        "--no-keywords",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert {"top1", "top3", "coverage_at_90", "p50_ms", "p99_ms", "index_build_s"} <= set(figures)
+    assert figures["method"] == "2-fold cross-validation"
+    assert figures["tree_only"]["top1"] >= 0.6  # the fixture's texts use the tree's words
+    assert 0 <= figures["coverage_at_90"] <= 1 and figures["p99_ms"] >= figures["p50_ms"]
+
+
+def test_bench_routing_refuses_a_csv_without_its_columns(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,label\n1,x\n")
+    result = run_hub(
+        "bench", "routing", "--taxonomy-dir", str(FIXTURE / "cpgrams"), "--eval", str(bad)
+    )
+    assert result.returncode == 2 and "missing column(s) org_code, text" in result.stderr
