@@ -83,7 +83,7 @@ def cmd_rules(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     counts = (
         f"{len(rules.departments)} departments, {len(rules.nodes)} taxonomy nodes, "
-        f"{len(rules.boundaries)} boundaries"
+        f"{len(rules.boundaries)} boundaries, {len(rules.offices)} offices"
     )
     if args.rules_command == "check":
         print(f"ok: {counts} in {len(rules.files)} file(s)")
@@ -109,6 +109,74 @@ def cmd_rules(settings: Settings, args: argparse.Namespace) -> int:
 
     try:
         print(f"loaded {counts}: {asyncio.run(load())}")
+    except db.NotMigratedError as exc:
+        return _fail(str(exc))
+    return 0
+
+
+def cmd_taxonomy(settings: Settings, args: argparse.Namespace) -> int:
+    from routing_rules.cpgrams import MISSING_PARENT, read_cpgrams
+    from routing_rules.rules import RuleError
+
+    directory = Path(args.directory)
+    try:
+        rules = read_cpgrams(directory, detach_orphans=args.detach_orphans)
+    except RuleError as exc:
+        print(f"hub: {len(exc.problems)} problem(s); nothing was imported:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        if not args.detach_orphans and any(MISSING_PARENT in p for p in exc.problems):
+            print(
+                "hub: --detach-orphans imports categories whose Parent is missing as inactive "
+                "categories without a parent",
+                file=sys.stderr,
+            )
+        return 2
+    if args.keywords != "none":
+        from routing_rules.overlays import CPGRAMS_KEYWORDS, apply_overlay, read_overlay
+
+        source = Path(args.keywords) if args.keywords else CPGRAMS_KEYWORDS
+        try:
+            rules.warnings.extend(apply_overlay(rules, read_overlay(source), str(source)))
+        except RuleError as exc:
+            print(f"hub: {len(exc.problems)} problem(s); nothing was imported:", file=sys.stderr)
+            for problem in exc.problems:
+                print(f"  {problem}", file=sys.stderr)
+            return 2
+    for warning in rules.warnings:
+        print(f"hub: warning: {warning}", file=sys.stderr)
+    inactive = sum(1 for node in rules.nodes if not node.active)
+    counts = (
+        f"{len(rules.departments)} departments, {len(rules.nodes)} categories "
+        f"({inactive} inactive), {len(rules.hops)} hops"
+    )
+    if args.dry_run:
+        print(f"ok: {counts} in {directory}; nothing was imported (--dry-run)")
+        return 0
+
+    async def load() -> str:
+        from hub.services.taxonomy import load_rule_set
+
+        await db.connect(settings)
+        try:
+            await db.require_migrated()
+            report = await load_rule_set(rules)
+        finally:
+            await db.disconnect()
+        shown = 20  # a full CPGRAMS import adds ~20,000 rows: list a few of each
+        for label, items in (
+            ("added", report.added),
+            ("changed", report.changed),
+            ("deactivated", report.deactivated),
+        ):
+            for item in items[:shown]:
+                print(f"  {label:11} {item}")
+            if len(items) > shown:
+                print(f"  {label:11} ... and {len(items) - shown} more")
+        return report.summary()
+
+    try:
+        print(f"imported {counts}: {asyncio.run(load())}")
     except db.NotMigratedError as exc:
         return _fail(str(exc))
     return 0
@@ -146,6 +214,132 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     args.host, args.port = host, port
     return cmd_serve(settings, args)
+
+
+def _lat_lon(text: str) -> tuple[float, float]:
+    try:
+        lat, lon = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not LAT,LON (e.g. 12.93,77.68)") from None
+    return lat, lon
+
+
+def cmd_jurisdiction(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.errors import DomainError
+    from hub.services import jurisdiction
+
+    async def run() -> list[str]:
+        await db.connect(settings)
+        try:
+            await db.require_migrated()
+            if args.rules_command == "unresolved":
+                pairs = await jurisdiction.unresolved_pairs(args.department)
+                width = max((len(category) for category, _ in pairs), default=0)
+                lines = [f"{category:{width}}  {boundary}" for category, boundary in pairs]
+                return [*lines, f"{len(pairs)} category/boundary pair(s) resolve to nobody"]
+            lat, lon = args.at if args.at else (None, None)
+            return (await jurisdiction.resolve(args.category, args.boundary, lat, lon)).lines()
+        finally:
+            await db.disconnect()
+
+    try:
+        print("\n".join(asyncio.run(run())))
+    except db.NotMigratedError as exc:
+        return _fail(str(exc))
+    except DomainError as exc:
+        return _fail("; ".join(f"{e.field}: {e.message}" for e in exc.errors))
+    return 0
+
+
+def cmd_route(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from hub.errors import DomainError
+    from hub.services import routing
+
+    async def run() -> routing.RouteAnswer:
+        await db.connect(settings)
+        try:
+            await db.require_migrated()
+            lat, lon = args.at if args.at else (None, None)
+            return await routing.suggest(
+                args.text,
+                limit=args.limit,
+                boundary_code=args.boundary,
+                latitude=lat,
+                longitude=lon,
+            )
+        finally:
+            await db.disconnect()
+
+    try:
+        answer = asyncio.run(run())
+    except db.NotMigratedError as exc:
+        return _fail(str(exc))
+    except DomainError as exc:
+        return _fail("; ".join(f"{e.field}: {e.message}" for e in exc.errors))
+    if args.json:
+        print(json.dumps([_suggestion_json(s) for s in answer.suggestions], ensure_ascii=False))
+        return 0
+    if not answer.suggestions:
+        print(f"no suggestion: {answer.note or 'nothing matched'}")
+    for rank, item in enumerate(answer.suggestions, 1):
+        s = item.suggestion
+        name = item.category_names.get(args.locale) or item.category_names.get("en") or "-"
+        print(
+            f"{rank}. {s.category or '(department only)'} {name} [{s.department}] "
+            f"score {s.score:.3f} confidence {s.confidence:.2f}"
+        )
+        print(f"   office: {item.office_code or '-'} ({item.office_note})")
+        print(f"   why: {item.explanation}")
+    return 0
+
+
+def _suggestion_json(item: object) -> dict[str, object]:
+    import dataclasses
+
+    from hub.services.routing import RouteSuggestion
+
+    assert isinstance(item, RouteSuggestion)
+    s = item.suggestion
+    return {
+        "category": s.category,
+        "category_names": item.category_names,
+        "department": s.department,
+        "destination": s.destination,
+        "office": item.office_code,
+        "score": s.score,
+        "confidence": s.confidence,
+        "category_confidence": s.category_confidence,
+        "explanation": item.explanation,
+        "matches": [dataclasses.asdict(m) for m in s.matches],
+    }
+
+
+def cmd_routing(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.services import routing
+
+    async def run() -> routing.Rebuilt:
+        await db.connect(settings)
+        try:
+            await db.require_migrated()
+            return await routing.rebuild_model(args.limit or settings.routing_history_limit)
+        finally:
+            await db.disconnect()
+
+    try:
+        done = asyncio.run(run())
+    except db.NotMigratedError as exc:
+        return _fail(str(exc))
+    if done.model_id is None:
+        print(f"no model built: {done.note}")
+    else:
+        print(
+            f"routing model {done.model_id}: learned from {done.examples} routed grievances "
+            f"across {done.departments} departments in {done.seconds:.1f}s; "
+            "every hub process picks it up within seconds"
+        )
+    return 0
 
 
 def cmd_outbox(settings: Settings, args: argparse.Namespace) -> int:
@@ -201,6 +395,55 @@ def build_parser() -> argparse.ArgumentParser:
         p = rules_sub.add_parser(name)
         p.add_argument("path", help="a rule file or a directory of *.yaml files")
         p.set_defaults(func=cmd_rules)
+    unresolved = rules_sub.add_parser(
+        "unresolved", help="list active leaf category x boundary pairs no office handles"
+    )
+    unresolved.add_argument("--department", help="only this department's categories")
+    unresolved.set_defaults(func=cmd_jurisdiction)
+
+    where = sub.add_parser(
+        "jurisdiction", help="which office handles a category at a boundary or lat/long, and why"
+    )
+    where.add_argument("category", help="a taxonomy code")
+    place = where.add_mutually_exclusive_group()
+    place.add_argument("--boundary", help="a boundary code")
+    place.add_argument("--at", type=_lat_lon, metavar="LAT,LON", help="locate a point")
+    where.set_defaults(func=cmd_jurisdiction, rules_command=None)
+
+    taxonomy = sub.add_parser("taxonomy", help="import taxonomies in other systems' formats")
+    taxonomy_sub = taxonomy.add_subparsers(dest="taxonomy_command", required=True)
+    cpgrams = taxonomy_sub.add_parser(
+        "import-cpgrams", help="import the CPGRAMS category master (CSV exports)"
+    )
+    cpgrams.add_argument("directory", help="holds Complaint_Category.csv and its companions")
+    cpgrams.add_argument("--dry-run", action="store_true", help="validate and count only")
+    cpgrams.add_argument(
+        "--detach-orphans",
+        action="store_true",
+        help="import categories whose Parent is missing as inactive, without a parent",
+    )
+    cpgrams.add_argument(
+        "--keywords",
+        default="",
+        help="keyword overlay YAML for the departments (default: the shipped CPGRAMS one; "
+        "'none' for no keywords)",
+    )
+    cpgrams.set_defaults(func=cmd_taxonomy)
+
+    route = sub.add_parser("route", help="suggest categories for a complaint's text")
+    route.add_argument("text", help="what the citizen wrote")
+    route.add_argument("--boundary", help="boundary code of the place, for the office")
+    route.add_argument("--at", type=_lat_lon, help="LAT,LON of the place, for the office")
+    route.add_argument("--limit", type=int, default=5)
+    route.add_argument("--locale", default="en", help="language of the names shown (en)")
+    route.add_argument("--json", action="store_true", help="print the suggestions as JSON")
+    route.set_defaults(func=cmd_route)
+
+    learn = sub.add_parser("routing", help="the learned routing model")
+    learn_sub = learn.add_subparsers(dest="routing_command", required=True)
+    rebuild = learn_sub.add_parser("rebuild", help="retrain from routed grievances now")
+    rebuild.add_argument("--limit", type=int, default=0, help="most recent grievances to use")
+    rebuild.set_defaults(func=cmd_routing)
 
     demo = sub.add_parser("demo", help="migrate, load sample data, then serve")
     demo.add_argument("--host")

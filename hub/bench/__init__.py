@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from hub.settings import Settings
@@ -52,6 +53,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     filing.set_defaults(bench_run=_run_filing)
 
+    routing = sub.add_parser(
+        "routing",
+        help="keyword routing accuracy and latency on a CPGRAMS-format taxonomy",
+        description=(
+            "Build the routing index from a CPGRAMS export directory and score how often it "
+            "names the organisation labelled grievances were filed with: tree alone, and "
+            "with a model trained on --train (cross-validated when --train and --eval share "
+            "grievances). The last line is one JSON object."
+        ),
+    )
+    routing.add_argument("--taxonomy-dir", type=Path, required=True, help="CPGRAMS export dir")
+    routing.add_argument("--eval", type=Path, required=True, help="labelled grievances (CSV)")
+    routing.add_argument("--train", type=Path, default=None, help="grievances to learn from")
+    routing.add_argument(
+        "--folds", type=_bounded(int, 2, 20), default=5, help="cross-validation folds (5)"
+    )
+    routing.add_argument(
+        "--no-keywords", action="store_true", help="without the shipped CPGRAMS keyword overlay"
+    )
+    routing.add_argument("--json", action="store_true", help="(the last line is always JSON)")
+    routing.set_defaults(bench_run=_run_routing)
+
 
 def run_bench(settings: Settings, args: argparse.Namespace) -> int:
     command: BenchCommand = args.bench_run
@@ -69,6 +92,21 @@ def _run_filing(settings: Settings, args: argparse.Namespace) -> int:
         as_json=args.json,
     )
     return run_filing(settings, options)
+
+
+def _run_routing(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.bench.routing import RoutingOptions, run_routing
+    from routing_rules.overlays import CPGRAMS_KEYWORDS
+
+    options = RoutingOptions(
+        taxonomy_dir=args.taxonomy_dir,
+        eval_csv=args.eval,
+        train_csv=args.train,
+        keywords=None if args.no_keywords else CPGRAMS_KEYWORDS,
+        folds=args.folds,
+        as_json=args.json,
+    )
+    return run_routing(options)
 
 
 def _bounded(kind: Callable[[str], _N], low: _N, high: _N) -> Callable[[str], _N]:

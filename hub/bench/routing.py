@@ -1,0 +1,255 @@
+"""``hub bench routing``: how often keyword routing names the right organisation.
+
+Reads a taxonomy in the CPGRAMS export format and grievances labelled with the
+organisation they were filed with (``id, org_code, org_name, category_path,
+text``). Reports organisation-level top-1 and top-3, ``coverage_at_90`` (the
+share of grievances routed automatically with the threshold set so that at
+least 90% of those are right), suggestion latency, and how long the index
+takes to build: for the tree alone and, with ``--train``, with a model
+trained on labelled grievances.
+
+Honesty: when the eval file shares grievances with the training file, the
+figures come from K-fold cross-validation over the eval file: each fold is
+scored by a model that never saw it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from routing_rules.cpgrams import read_cpgrams
+from routing_rules.overlays import CPGRAMS_KEYWORDS, apply_overlay, read_overlay
+from routing_rules.ranker import Example, HistoryModel, NodeInfo, Router, TaxonomyIndex
+from routing_rules.rules import RuleError, RuleSet
+
+_COLUMNS = ("id", "org_code", "text")
+
+
+@dataclass(frozen=True)
+class RoutingOptions:
+    taxonomy_dir: Path
+    eval_csv: Path
+    train_csv: Path | None = None
+    keywords: Path | None = CPGRAMS_KEYWORDS
+    folds: int = 5
+    seed: int = 7
+    as_json: bool = False
+
+
+@dataclass(frozen=True)
+class Row:
+    id: str
+    org: str
+    category_path: str
+    text: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.id, self.text)
+
+
+@dataclass
+class Scores:
+    top1: float
+    top3: float
+    coverage_at_90: float
+    p50_ms: float
+    p99_ms: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "top1": round(self.top1, 4),
+            "top3": round(self.top3, 4),
+            "coverage_at_90": round(self.coverage_at_90, 4),
+            "p50_ms": round(self.p50_ms, 3),
+            "p99_ms": round(self.p99_ms, 3),
+        }
+
+
+def read_rows(path: Path) -> list[Row]:
+    csv.field_size_limit(10_000_000)
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in _COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise RuleError([f"{path}: missing column(s) {', '.join(missing)}"])
+        return [
+            Row(r["id"], r["org_code"].strip(), r.get("category_path") or "", r["text"] or "")
+            for r in reader
+        ]
+
+
+def node_infos(rules: RuleSet) -> list[NodeInfo]:
+    return [
+        NodeInfo(
+            code=n.code,
+            department=n.department,
+            parent=n.parent,
+            names=n.names,
+            keywords=n.keywords,
+            synonyms=n.synonyms,
+            destination=n.destination,
+        )
+        for n in rules.nodes
+        if n.active
+    ]
+
+
+def category_paths(index: TaxonomyIndex) -> dict[str, str]:
+    """'Ayush >> Miscellaneous >> Others' (lower case) -> category code."""
+    out = {}
+    for code, node in index.nodes.items():
+        names = [index.nodes[c].names.get("en", "") for c in reversed(index.path(code))]
+        out[" >> ".join(" ".join(n.lower().split()) for n in names)] = code
+        del node
+    return out
+
+
+def examples(rows: list[Row], paths: dict[str, str], leaves: set[str]) -> list[Example]:
+    out = []
+    for row in rows:
+        path = " >> ".join(" ".join(p.lower().split()) for p in row.category_path.split(">>"))
+        code = paths.get(path)
+        out.append(
+            Example(row.text, row.org, code if code in leaves else None, reference=f"#{row.id}")
+        )
+    return out
+
+
+def score(
+    router: Router, rows: list[Row]
+) -> tuple[list[bool], list[bool], list[float], list[float]]:
+    hit1, hit3, confidence, latency = [], [], [], []
+    for row in rows:
+        started = time.perf_counter()
+        routing = router.suggest(row.text, limit=5)
+        latency.append((time.perf_counter() - started) * 1000)
+        top = [code for code, _ in routing.departments[:3]]
+        hit1.append(bool(top) and top[0] == row.org)
+        hit3.append(row.org in top)
+        confidence.append(routing.departments[0][1] if routing.departments else 0.0)
+    return hit1, hit3, confidence, latency
+
+
+def coverage_at(precision: float, confidence: list[float], right: list[bool]) -> float:
+    """The largest share auto-routed by some threshold with at least ``precision`` right."""
+    if not right:
+        return 0.0
+    pairs = sorted(zip(confidence, right, strict=True), key=lambda p: -p[0])
+    best = taken = correct = 0
+    i = 0
+    while i < len(pairs):
+        j = i
+        while j < len(pairs) and pairs[j][0] == pairs[i][0]:  # one threshold takes all ties
+            correct += pairs[j][1]
+            j += 1
+        taken = j
+        if correct / taken >= precision:
+            best = taken
+        i = j
+    return best / len(pairs)
+
+
+def summarise(hit1: list[bool], hit3: list[bool], conf: list[float], lat: list[float]) -> Scores:
+    n = max(len(hit1), 1)
+    ordered = sorted(lat) or [0.0]
+    return Scores(
+        top1=sum(hit1) / n,
+        top3=sum(hit3) / n,
+        coverage_at_90=coverage_at(0.9, conf, hit1),
+        p50_ms=ordered[len(ordered) // 2],
+        p99_ms=ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
+    )
+
+
+def run_routing(options: RoutingOptions) -> int:
+    out = sys.stdout
+    try:
+        started = time.perf_counter()
+        rules = read_cpgrams(options.taxonomy_dir, detach_orphans=True)
+        if options.keywords is not None:
+            apply_overlay(rules, read_overlay(options.keywords), str(options.keywords))
+        read_s = time.perf_counter() - started
+        eval_rows = read_rows(options.eval_csv)
+        train_rows = read_rows(options.train_csv) if options.train_csv else []
+    except RuleError as exc:
+        print("\n".join(exc.problems), file=sys.stderr)
+        return 2
+    nodes = node_infos(rules)
+    started = time.perf_counter()
+    index = TaxonomyIndex(nodes, [d.code for d in rules.departments if d.active])
+    build_s = time.perf_counter() - started
+    print(
+        f"taxonomy: {len(nodes)} active nodes, {len(index.leaves)} leaves, "
+        f"{len(index.departments)} departments; read {read_s:.2f}s, index built {build_s:.2f}s",
+        file=out,
+    )
+    print(f"eval: {len(eval_rows)} grievances from {options.eval_csv}", file=out)
+
+    tree = summarise(*score(Router(index), eval_rows))
+    _line("tree only", tree)
+    result: dict[str, Any] = {"model": "tree", **tree.as_dict()}
+    if train_rows:
+        trained, detail = _trained(index, train_rows, eval_rows, options)
+        _line(f"trained ({detail['method']})", trained)
+        result = {"model": "trained", **trained.as_dict(), **detail}
+    result |= {
+        "index_build_s": round(build_s, 3),
+        "eval_rows": len(eval_rows),
+        "train_rows": len(train_rows),
+        "tree_only": tree.as_dict(),
+    }
+    print(json.dumps(result, sort_keys=True), file=out)
+    return 0
+
+
+def _trained(
+    index: TaxonomyIndex, train_rows: list[Row], eval_rows: list[Row], options: RoutingOptions
+) -> tuple[Scores, dict[str, Any]]:
+    paths = category_paths(index)
+    leaves = set(index.leaves)
+    eval_keys = {row.key for row in eval_rows}
+    overlap = any(row.key in eval_keys for row in train_rows)
+    folds: list[list[Row]]
+    if overlap:
+        order = list(eval_rows)
+        random.Random(options.seed).shuffle(order)
+        folds = [order[k :: options.folds] for k in range(options.folds)]
+        method = f"{options.folds}-fold cross-validation"
+    else:
+        folds = [eval_rows]
+        method = "held-out eval file"
+    hit1: list[bool] = []
+    hit3: list[bool] = []
+    conf: list[float] = []
+    lat: list[float] = []
+    train_s = 0.0
+    for fold in folds:
+        held = {row.key for row in fold}
+        learn = [row for row in train_rows if row.key not in held]
+        started = time.perf_counter()
+        model = HistoryModel.train(index, examples(learn, paths, leaves), seed=options.seed)
+        train_s += time.perf_counter() - started
+        h1, h3, c, la = score(Router(index, model), fold)
+        hit1 += h1
+        hit3 += h3
+        conf += c
+        lat += la
+    return summarise(hit1, hit3, conf, lat), {
+        "method": method,
+        "train_s": round(train_s / len(folds), 3),
+    }
+
+
+def _line(label: str, s: Scores) -> None:
+    print(
+        f"{label}: top-1 {s.top1:.3f}, top-3 {s.top3:.3f}, coverage@90 {s.coverage_at_90:.3f}, "
+        f"p50 {s.p50_ms:.2f} ms, p99 {s.p99_ms:.2f} ms"
+    )
