@@ -29,8 +29,11 @@ format: setup
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+CPGRAMS_DIR ?= ../shared/data/cpgrams
+
 bench: setup
 	$(BIN)/hub bench filing
+	if [ -d "$(CPGRAMS_DIR)" ]; then $(BIN)/hub bench routing --taxonomy-dir "$(CPGRAMS_DIR)" --train "$(CPGRAMS_DIR)/grievances_dev.csv" --eval "$(CPGRAMS_DIR)/grievances_dev.csv"; else echo "routing bench skipped: no $(CPGRAMS_DIR)"; fi
 
 # Rewrite schema/schema.graphql from the code (a test fails when they drift).
 sdl: setup

@@ -45,6 +45,7 @@ LEAF_IDF_SHARE = 0.2  # department-level rarity first, leaf-level rarity a littl
 FUZZY_WEIGHT = 0.8
 TREE_ONLY_SHARPNESS = 5.5  # softmax scale for tree scores when no model is trained
 NEIGHBOURS = 15
+MIN_DEPARTMENT_PROBABILITY = 0.02  # below this, only the best department is suggested
 MODEL_VERSION = 1
 
 
@@ -576,7 +577,9 @@ class Router:
         ranked = [int(i) for i in np.argsort(-probs, kind="stable")]
         by_dept = [(self.departments[i], float(probs[i])) for i in ranked]
         suggestions: list[Suggestion] = []
-        for i in ranked[:departments]:
+        for rank, i in enumerate(ranked[:departments]):
+            if rank and probs[i] < MIN_DEPARTMENT_PROBABILITY:
+                break  # an unlikely department is noise, not a suggestion
             suggestions.extend(
                 self._in_department(i, float(probs[i]), leaf_scores, weights, used, near, limit)
             )
@@ -669,9 +672,11 @@ def explain(suggestion: Suggestion, names: dict[str, str] | None = None) -> str:
     """One line a GRO can read: why this suggestion."""
     names = names or {}
     parts = []
+    seen: set[tuple[str, str]] = set()
     for m in suggestion.matches:
-        if m.source == "learned":
+        if m.source == "learned" or (m.word, m.node) in seen:
             continue
+        seen.add((m.word, m.node))
         how = {"lexicon": " (Hindi/Hinglish)", "fuzzy": " (spelling corrected)"}.get(m.via, "")
         node = names.get(m.node, m.node)
         parts.append(f"'{m.word}'{how} matched {m.source} of {node}")
@@ -681,5 +686,5 @@ def explain(suggestion: Suggestion, names: dict[str, str] | None = None) -> str:
     if suggestion.similar:
         parts.append(f"alike: {', '.join(suggestion.similar)}")
     if not parts:
-        parts.append("department inferred from routed grievances; no category wording matched")
+        parts.append("no category's wording matched; the department is a guess")
     return "; ".join(parts)
