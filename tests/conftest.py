@@ -34,6 +34,19 @@ from routing_rules.rules import read_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_RULES = ROOT / "routing_rules" / "sample"
+
+
+def _cpgrams_dir() -> Path:
+    """The real CPGRAMS data: beside the project (../shared), or the workplace's copy."""
+    if chosen := os.environ.get("HUB_TEST_CPGRAMS_DIR"):
+        return Path(chosen)
+    for candidate in (ROOT.parent / "shared", Path("/work/shared")):
+        if (candidate / "data" / "cpgrams" / "Complaint_Category.csv").is_file():
+            return candidate / "data" / "cpgrams"
+    return ROOT.parent / "shared" / "data" / "cpgrams"
+
+
+CPGRAMS_DIR = _cpgrams_dir()
 PG_HOST = os.environ.get("HUB_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("HUB_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("HUB_TEST_PG_USER", "postgres")

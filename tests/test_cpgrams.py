@@ -22,10 +22,10 @@ from hub.services.taxonomy import generation
 from hub.settings import Settings
 from routing_rules.cpgrams import MISSING_PARENT, read_cpgrams
 from routing_rules.rules import RuleError
-from tests.conftest import ROOT, People, run_hub, truncate
+from tests.conftest import CPGRAMS_DIR, ROOT, People, run_hub, truncate
 
 FIXTURE = ROOT / "tests" / "fixtures" / "cpgrams"
-REAL = Path(os.environ.get("HUB_TEST_CPGRAMS_DIR", ROOT.parent / "shared" / "data" / "cpgrams"))
+REAL = CPGRAMS_DIR
 MINISTRIES = ("JALSH", "PENSN", "POSTS")
 CATEGORIES = "Complaint_Category.csv"
 BROKEN_ROWS = (

@@ -16,7 +16,7 @@ from hub.services.grievances import FilingData, file_grievance
 from hub.services.taxonomy import load_rule_set
 from routing_rules.ranker import Example, HistoryModel, NodeInfo, Router, TaxonomyIndex
 from routing_rules.rules import read_rules
-from tests.conftest import ROOT, SAMPLE_RULES, People, data_of, gql, run_hub
+from tests.conftest import CPGRAMS_DIR, ROOT, SAMPLE_RULES, People, data_of, gql, run_hub
 
 FIXTURE = ROOT / "tests" / "fixtures"
 
@@ -392,3 +392,28 @@ def test_bench_routing_refuses_a_csv_without_its_columns(tmp_path: Path) -> None
         "bench", "routing", "--taxonomy-dir", str(FIXTURE / "cpgrams"), "--eval", str(bad)
     )
     assert result.returncode == 2 and "missing column(s) org_code, text" in result.stderr
+
+
+@pytest.mark.skipif(
+    not (CPGRAMS_DIR / "grievances_dev.csv").is_file(),
+    reason=f"the CPGRAMS data is not at {CPGRAMS_DIR} (set HUB_TEST_CPGRAMS_DIR)",
+)
+def test_routing_quality_on_real_cpgrams_grievances_does_not_regress() -> None:
+    """Cross-validated on the 528 real grievances: the figures the README reports."""
+    labelled = str(CPGRAMS_DIR / "grievances_dev.csv")
+    result = run_hub(
+        "bench",
+        "routing",
+        "--taxonomy-dir",
+        str(CPGRAMS_DIR),
+        "--train",
+        labelled,
+        "--eval",
+        labelled,
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["method"] == "5-fold cross-validation"
+    assert figures["tree_only"]["top1"] >= 0.35 and figures["tree_only"]["top3"] >= 0.5
+    assert figures["top1"] >= 0.45 and figures["top3"] >= 0.58
