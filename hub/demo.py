@@ -42,7 +42,8 @@ STATEWIDE = (
     DemoUser("+919800000003", "Call Centre Operator", (Role.OPERATOR,)),
 )
 
-SAMPLE_GRIEVANCES = (
+# category None: filed as free text (a WhatsApp message): routed by the hub, or triaged
+SAMPLE_GRIEVANCES: tuple[tuple[int, str | None, str | None, str], ...] = (
     (
         0,
         "UDD-ULB-SWM-GARB-DOOR",
@@ -66,6 +67,18 @@ SAMPLE_GRIEVANCES = (
         None,
         "KA-MYS-MCC",
         "Street lights near the bus stand are off and the road is dark at night.",
+    ),
+    (
+        1,
+        None,
+        "KA-BLR-BBMP-W150",
+        "The street light near the bus stop is not working for two weeks, batti band hai.",
+    ),
+    (
+        1,
+        None,
+        None,
+        "Nobody answers my complaints. This is the third time I am writing, please help.",
     ),
 )
 
@@ -143,7 +156,7 @@ async def _file_samples(rt: Runtime) -> None:
             actor_for(citizen),
             FilingData(
                 description=text,
-                channel=Channel.WEB,
+                channel=Channel.WEB if category else Channel.WHATSAPP,
                 category_code=category,
                 boundary_code=boundary,
             ),
@@ -177,5 +190,12 @@ def usage(users: list[DemoUser], base_url: str, *, serving: bool = True) -> str:
         "  hub jurisdiction UDD-ULB-SL-OFF --boundary KA-BLR-BBMP-W150",
         "  hub jurisdiction UDD-ULB-SWM-GARB-DOOR --at 12.94,77.70",
         "  hub rules unresolved",
+        "",
+        "Route a complaint's own words (Hindi, Hinglish, misspelt: all fine):",
+        '  hub route "do din se paani nahi aa raha" --boundary KA-BLR-BBMP-W174',
+        '  GraphQL: { routeSuggestions(text: "streetlight kharab hai") { suggestions { '
+        "categoryCode departmentCode office { code } confidence explanation } } }",
+        "  A GRO's triage queue: { triageQueue { registrationNumber description } }"
+        " as +919700030003",
     ]
     return "\n".join(lines)

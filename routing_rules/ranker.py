@@ -560,12 +560,15 @@ class Router:
         tree[self._tree_cols] = dept_scores
         near: list[tuple[int, float]] = []
         if self.model is None:
+            if not tree.any():  # no word of the text is in the taxonomy: no guess at all
+                return np.zeros(len(self.departments)), leaf_scores, {}, used, near
             logits = TREE_ONLY_SHARPNESS * _unit(tree)
         else:
             vector = self.model.vector(weights)
             near = self.model.neighbours(vector)
             model_tree = tree[self._model_cols]
-            logits = np.full(len(self.departments), -1e9)
+            # departments added since the model was trained: the tree's word alone
+            logits = self.model.tree_weight * _unit(tree) + float(self.model.bias.min())
             logits[self._model_cols] = self.model.logits(vector, model_tree, near)
         probs = _softmax(logits) if weights else np.zeros(len(self.departments))
         return probs, leaf_scores, weights, used, near
@@ -573,7 +576,8 @@ class Router:
     def suggest(self, text: str, limit: int = 5, departments: int = 5) -> Routing:
         probs, leaf_scores, weights, used, near = self.department_probabilities(text)
         if not weights:
-            return Routing([], [], 0, note="no words we could route on")
+            note = "no words we could route on" if not used else "no word matched the taxonomy"
+            return Routing([], [], len(used), note=note)
         ranked = [int(i) for i in np.argsort(-probs, kind="stable")]
         by_dept = [(self.departments[i], float(probs[i])) for i in ranked]
         suggestions: list[Suggestion] = []

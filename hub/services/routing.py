@@ -324,15 +324,21 @@ async def decide(text: str, threshold: float) -> Decision:
     best = routing.suggestions[0]
     confident = best.confidence >= threshold and best.category is not None
     why = explain(best, built.names)
-    shown = f"{built.names.get(best.category or '', best.category)} ({best.department})"
+    shown = (
+        f"{built.names.get(best.category, best.category)} ({best.department})"
+        if best.category
+        else f"department {best.department}"
+    )
     verdict = (
         f"routed to {shown} with confidence {best.confidence:.2f} >= {threshold:.2f}: {why}"
         if confident
         else f"best guess {shown} with confidence {best.confidence:.2f} < {threshold:.2f}: {why}"
     )
+    # a department guess with no matching wording and little confidence helps no GRO
+    guess = best.department if best.category or best.confidence >= 0.5 else None
     return Decision(
         category_code=best.category if confident else None,
-        department_code=best.department,
+        department_code=guess,
         confidence=round(best.confidence, 4),
         threshold=threshold,
         explanation=verdict,
