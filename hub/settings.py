@@ -270,8 +270,9 @@ VARIABLES: tuple[_Var, ...] = (
     _Var(
         "HUB_ROUTING_REBUILD_HOURS",
         "routing_rebuild_hours",
-        lambda n, v: _int(n, v, low=0, high=720),
-        "Hours between rebuilds of the routing model from routed grievances; 0: on demand only.",
+        lambda n, v: _int(n, v, low=0, high=24),
+        "Hours (1-24) between rebuilds of the routing model from routed grievances;"
+        " 0: on demand only.",
     ),
     _Var(
         "HUB_ROUTING_HISTORY_LIMIT",

@@ -177,7 +177,7 @@ class TaxonomyIndex:
 
     def correct(self, term: str) -> str | None:
         """A known term one edit away from an unknown one (a misspelling), if any."""
-        if len(term) < 5 or not term.isascii():
+        if not 5 <= len(term) <= 20 or not term.isascii():
             return None
         variants = _deletes(term)
         candidates = {c for v in (term, *variants) for c in self._deletes.get(v, ())}
@@ -550,6 +550,10 @@ class Router:
             if model is not None
             else np.zeros(0, dtype=np.int64)
         )
+        live = set(index.departments)
+        self._retired = np.array(
+            [i for i, c in enumerate(self.departments) if c not in live], dtype=np.int64
+        )
 
     def department_probabilities(
         self, text: str
@@ -570,6 +574,7 @@ class Router:
             # departments added since the model was trained: the tree's word alone
             logits = self.model.tree_weight * _unit(tree) + float(self.model.bias.min())
             logits[self._model_cols] = self.model.logits(vector, model_tree, near)
+            logits[self._retired] = -1e9  # deactivated since the model was trained
         probs = _softmax(logits) if weights else np.zeros(len(self.departments))
         return probs, leaf_scores, weights, used, near
 
@@ -687,8 +692,6 @@ def explain(suggestion: Suggestion, names: dict[str, str] | None = None) -> str:
     learned = [m.word for m in suggestion.matches if m.source == "learned"]
     if learned:
         parts.append(f"routed grievances taught: {', '.join(repr(w) for w in learned)}")
-    if suggestion.similar:
-        parts.append(f"alike: {', '.join(suggestion.similar)}")
     if not parts:
         parts.append("no category's wording matched; the department is a guess")
     return "; ".join(parts)

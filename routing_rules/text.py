@@ -20,6 +20,7 @@ import yaml
 
 LEXICON_PATH = Path(__file__).with_name("lexicon") / "hinglish.yaml"
 MAX_WORDS = 1500  # a long rambling text is routed on its first 1,500 words
+MAX_WORD_LENGTH = 40  # longer "words" are ids, URLs or noise
 
 # Latin letters and digits, or a run of any Indic script (Devanagari .. Malayalam, with marks).
 _WORD = re.compile(r"[a-z0-9]+|[\u0900-\u0dff\u200c\u200d]+")
@@ -343,7 +344,9 @@ def stem(word: str) -> str | None:
 
 
 def words(text: str) -> list[str]:
-    return _WORD.findall(clean(text))[:MAX_WORDS]
+    found = _WORD.finditer(clean(text))
+    kept = (m.group() for m in found if len(m.group()) <= MAX_WORD_LENGTH)
+    return [w for _, w in zip(range(MAX_WORDS), kept, strict=False)]
 
 
 def terms(text: str) -> list[Term]:

@@ -35,7 +35,8 @@ class RouteOffice:
 @strawberry.type
 class RouteSuggestion:
     row: strawberry.Private[service.RouteSuggestion]
-    staff: strawberry.Private[bool]
+    # "*": statewide; a department code: that department's staff; None: nobody's
+    sees_department: strawberry.Private[str | None]
 
     @strawberry.field(description="The leaf category; null when only the department is likely.")
     def category_code(self) -> str | None:
@@ -94,9 +95,13 @@ class RouteSuggestion:
             for m in self.row.suggestion.matches
         ]
 
-    @strawberry.field(description="Most alike routed grievances (staff only; empty otherwise).")
+    @strawberry.field(
+        description="Most alike routed grievances: for statewide roles and the suggested "
+        "department's own staff; empty for everyone else."
+    )
     def similar_grievances(self) -> list[str]:
-        return list(self.row.suggestion.similar) if self.staff else []
+        allowed = self.sees_department in ("*", self.row.suggestion.department)
+        return list(self.row.suggestion.similar) if allowed else []
 
 
 @strawberry.type
@@ -157,9 +162,14 @@ class RoutingQuery:
             )
         except DomainError as exc:
             return RouteSuggestionsPayload(suggestions=[], note="", errors=errors_of(exc))
-        staff = actor.is_statewide or actor.is_department_staff
+        sees: str | None = None
+        if actor.is_statewide:
+            sees = "*"
+        elif actor.is_department_staff and actor.department_id is not None:
+            department = await info.context.department_by_id.load(actor.department_id)
+            sees = department.code if department else None
         return RouteSuggestionsPayload(
-            suggestions=[RouteSuggestion(row=s, staff=staff) for s in answer.suggestions],
+            suggestions=[RouteSuggestion(row=s, sees_department=sees) for s in answer.suggestions],
             note=answer.note,
             errors=[],
         )

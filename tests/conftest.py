@@ -27,6 +27,7 @@ from hub.enums import Role, UserKind
 from hub.jobs import InProcessRunner
 from hub.models import Department, Office, User
 from hub.runtime import Runtime
+from hub.services import routing
 from hub.services.taxonomy import load_rule_set
 from hub.services.users import actor_for
 from hub.settings import Settings
@@ -141,6 +142,7 @@ async def truncate() -> None:
 @pytest.fixture
 async def settings(database: Settings) -> Settings:
     await truncate()
+    routing.forget()  # a router holding a model from the last test's rows
     return database
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hub.enums import Action, Channel, GrievanceStatus
-from hub.models import Grievance, GrievanceEvent, RoutingModel
+from hub.enums import Action, Channel, GrievanceStatus, UserKind
+from hub.models import Grievance, GrievanceEvent, RoutingModel, TaxonomyNode, User
 from hub.runtime import Runtime
 from hub.services import routing
 from hub.services.grievances import FilingData, file_grievance
@@ -417,3 +417,120 @@ def test_routing_quality_on_real_cpgrams_grievances_does_not_regress() -> None:
     assert figures["method"] == "5-fold cross-validation"
     assert figures["tree_only"]["top1"] >= 0.35 and figures["tree_only"]["top3"] >= 0.5
     assert figures["top1"] >= 0.45 and figures["top3"] >= 0.58
+
+
+async def _train_on_water_grievances(rt: Runtime, people: People) -> None:
+    for i in range(12):
+        await file_grievance(
+            rt,
+            people.actor(people.ravi),
+            FilingData(
+                description=f"The BWSSB tanker skipped our street again, day {i}",
+                channel=Channel.WEB,
+                category_code="WSD-WS-NOW-AREA",
+            ),
+        )
+    assert (await routing.rebuild_model(1000)).model_id is not None
+
+
+async def test_other_peoples_grievances_never_leak_through_routing(
+    rt: Runtime, people: People, client: httpx.AsyncClient
+) -> None:
+    await _train_on_water_grievances(rt, people)
+    theirs = {g.registration_number for g in await Grievance.filter(citizen_id=people.ravi.id)}
+    query = """query S($text: String!) { routeSuggestions(text: $text) {
+        suggestions { departmentCode explanation similarGrievances } } }"""
+    seen = {}
+    for who in ("asha", "udd_gro", "wsd_gro", "leader"):
+        body = await gql(client, query, {"text": "bwssb tanker"}, as_user=getattr(people, who))
+        seen[who] = data_of(body)["routeSuggestions"]["suggestions"][0]
+        assert seen[who]["departmentCode"] == "WSD"
+        assert not any(number in seen[who]["explanation"] for number in theirs)
+    assert seen["asha"]["similarGrievances"] == []  # a citizen
+    assert seen["udd_gro"]["similarGrievances"] == []  # another department's officer
+    assert set(seen["wsd_gro"]["similarGrievances"]) <= theirs
+    assert seen["wsd_gro"]["similarGrievances"] and seen["leader"]["similarGrievances"]
+    strict = Runtime(settings=rt.settings.replace(routing_auto_threshold=1.0), jobs=rt.jobs)
+    mine = await file_grievance(
+        strict,
+        people.actor(people.asha),
+        FilingData(description="bwssb tanker did not come today", channel=Channel.SMS),
+    )
+    notes = [
+        e.note + json.dumps(e.after) for e in await GrievanceEvent.filter(grievance_id=mine.id)
+    ]
+    assert not any(number in note for note in notes for number in theirs)
+
+
+async def test_the_hubs_own_unconfirmed_decisions_teach_nothing(
+    rt: Runtime, people: People
+) -> None:
+    loose = Runtime(settings=rt.settings.replace(routing_auto_threshold=0.3), jobs=rt.jobs)
+    for i in range(12):
+        routed = await file_grievance(
+            loose,
+            people.actor(people.asha),
+            FilingData(description=f"contaminated muddy water again {i}", channel=Channel.SMS),
+        )
+        assert routed.status == GrievanceStatus.PENDING_ASSIGNMENT
+    assert await routing.training_examples(1000) == []
+    assert (await routing.rebuild_model(1000)).model_id is None
+
+
+async def test_a_destination_sends_the_grievance_to_that_department(
+    rt: Runtime, people: People
+) -> None:
+    node = await TaxonomyNode.get(code="UDD-ULB-RD-POT")
+    node.destination = "WSD"  # e.g. road cuts for pipe work go to the water board
+    await node.save(update_fields=["destination"])
+    try:
+        grievance = await file_grievance(
+            rt,
+            people.actor(people.asha),
+            FilingData(
+                description="Pothole left after pipe work on our road",
+                channel=Channel.WEB,
+                category_code="UDD-ULB-RD-POT",
+                boundary_code="KA-BLR-BBMP-W150",
+            ),
+        )
+        row = await Grievance.get(id=grievance.id).select_related("department", "office")
+        assert row.department is not None and row.department.code == "WSD"
+        assert row.office is not None and row.office.department_id == row.department.id
+        assert row.registration_number.startswith("KA-WSD-")
+    finally:
+        node.destination = ""
+        await node.save(update_fields=["destination"])
+
+
+async def test_a_state_triage_cell_handles_what_the_hub_cannot_guess(
+    rt: Runtime, people: People, client: httpx.AsyncClient
+) -> None:
+    cell = await User.create(
+        mobile="+919700099001", name="State triage", kind=UserKind.EMPLOYEE, roles=["gro"]
+    )
+    grievance = await file_grievance(
+        rt,
+        people.actor(people.asha),
+        FilingData(description="Nobody answers me. Third time writing.", channel=Channel.SMS),
+    )
+    assert grievance.status == GrievanceStatus.TRIAGE and grievance.department_id is None
+    queue = data_of(await gql(client, "{ triageQueue { registrationNumber } }", as_user=cell))
+    assert queue["triageQueue"] == [{"registrationNumber": grievance.registration_number}]
+    assert (
+        data_of(
+            await gql(client, "{ triageQueue { registrationNumber } }", as_user=people.udd_gro)
+        )["triageQueue"]
+        == []
+    )
+    done = await gql(
+        client,
+        """mutation C($n: String!) { categoriseGrievance(input: {registrationNumber: $n,
+           categoryCode: "UDD-ULB-SL-OFF"}) { grievance { status department { code } }
+           errors { code } } }""",
+        {"n": grievance.registration_number},
+        as_user=cell,
+    )
+    payload = data_of(done)["categoriseGrievance"]
+    assert payload["errors"] == []
+    assert payload["grievance"] == {"status": "PENDING_ASSIGNMENT", "department": {"code": "UDD"}}

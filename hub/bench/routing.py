@@ -184,7 +184,9 @@ def run_routing(options: RoutingOptions) -> int:
         return 2
     nodes = node_infos(rules)
     started = time.perf_counter()
-    index = TaxonomyIndex(nodes, [d.code for d in rules.departments if d.active])
+    # departments that exist without categories (labels of training grievances) can be named
+    known = {d.code for d in rules.departments if d.active} | {r.org for r in train_rows}
+    index = TaxonomyIndex(nodes, sorted(known))
     build_s = time.perf_counter() - started
     print(
         f"taxonomy: {len(nodes)} active nodes, {len(index.leaves)} leaves, "

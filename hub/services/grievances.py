@@ -100,13 +100,15 @@ async def file_grievance(rt: Runtime, actor: Actor, data: FilingData) -> Grievan
         workflow.check(Action.FILE, None, actor.roles, status)
         decision = await routing.decide(data.description, rt.settings.routing_auto_threshold)
         if decision.category_code is not None:
-            category = await TaxonomyNode.get(code=decision.category_code).select_related(
-                "department"
+            category = (
+                await TaxonomyNode.filter(code=decision.category_code, active=True)
+                .select_related("department")
+                .first()
             )
-            status = GrievanceStatus.PENDING_ASSIGNMENT
-    office_id = await _office_for(category, boundary, data) if category else None
+            status = GrievanceStatus.PENDING_ASSIGNMENT if category else GrievanceStatus.TRIAGE
+    acting = await _acting(category, boundary, data) if category else None
     filed_at = dt.datetime.now(dt.UTC)
-    dept_code = category.department.code if category else UNROUTED_DEPARTMENT
+    dept_code = acting.department if acting else UNROUTED_DEPARTMENT
     number = await next_registration_number(rt.settings, dept_code, filed_at)
     due = (
         filed_at + dt.timedelta(days=category.sla_days) if category and category.sla_days else None
@@ -115,7 +117,7 @@ async def file_grievance(rt: Runtime, actor: Actor, data: FilingData) -> Grievan
         try:
             async with in_transaction():
                 grievance = await _write_filing(
-                    rt, actor, data, number, status, category, boundary, due, office_id, decision
+                    rt, actor, data, number, status, category, boundary, due, acting, decision
                 )
             break
         except IntegrityError:
@@ -139,14 +141,14 @@ async def _write_filing(
     category: TaxonomyNode | None,
     boundary: Boundary | None,
     due: dt.datetime | None,
-    office_id: int | None,
+    acting: jurisdiction.Resolution | None,
     decision: routing.Decision | None,
 ) -> Grievance:
     citizen_id = await _citizen_id(actor, data)
-    department_id = category.department_id if category else None
+    department_id = acting.department_id if acting else None
     if department_id is None and decision is not None and decision.department_code:
         # in triage: the best guess's GROs see it first
-        guess = await Department.get_or_none(code=decision.department_code)
+        guess = await Department.get_or_none(code=decision.department_code, active=True)
         department_id = guess.id if guess else None
     grievance = await Grievance.create(
         registration_number=number,
@@ -155,7 +157,7 @@ async def _write_filing(
         channel=data.channel,
         category=category,
         department_id=department_id,
-        office_id=office_id,
+        office_id=acting.office.id if acting and acting.office else None,
         boundary=boundary,
         latitude=data.latitude,
         longitude=data.longitude,
@@ -168,13 +170,19 @@ async def _write_filing(
         await ExternalLink.create(
             grievance=grievance, system=system, external_id=data.client_reference
         )
-    after = _snapshot(grievance, category)
+    after = _snapshot(grievance, category, acting)
     filed_after = after
     note = ""
     if decision is not None:
-        filed_after = {**after, "routing": decision.record()}
+        filed_after = {**after} if decision.routed else {**after, "routing": decision.record()}
         if decision.routed:
-            filed_after |= {"status": GrievanceStatus.TRIAGE.value, "category": None}
+            filed_after |= {
+                "status": GrievanceStatus.TRIAGE.value,
+                "category": None,
+                "department": None,
+                "office": None,
+                "due_at": None,
+            }
             note = "filed without a category"
         else:
             note = f"awaiting triage: {decision.explanation}"
@@ -213,23 +221,26 @@ async def _write_filing(
     return grievance
 
 
-async def _office_for(
+async def _acting(
     category: TaxonomyNode, boundary: Boundary | None, data: FilingData
-) -> int | None:
-    """The office that must act on this category at this place (None: nobody covers it)."""
-    found = await jurisdiction.resolve(
+) -> jurisdiction.Resolution:
+    """Who must act on this category at this place: the department (the category's, or
+    its destination's) and its office (None: nobody covers it)."""
+    return await jurisdiction.resolve(
         category.code, boundary.code if boundary else None, data.latitude, data.longitude
     )
-    return found.office.id if found.office else None
 
 
-def _snapshot(grievance: Grievance, category: TaxonomyNode | None) -> dict[str, Any]:
+def _snapshot(
+    grievance: Grievance, category: TaxonomyNode | None, acting: jurisdiction.Resolution | None
+) -> dict[str, Any]:
     return {
         "registration_number": grievance.registration_number,
         "status": str(grievance.status),
         "channel": str(grievance.channel),
         "category": category.code if category else None,
-        "department": category.department.code if category else None,
+        "department": acting.department if acting else None,
+        "office": acting.office.code if acting and acting.office else None,
         "due_at": grievance.due_at.isoformat() if grievance.due_at else None,
         "filed_at": grievance.created_at.isoformat(),
     }

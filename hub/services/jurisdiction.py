@@ -67,6 +67,7 @@ class Resolution:
     lme_queue: tuple[Officer, ...]
     explanation: str
     located_at: tuple[float, float] | None = None
+    department_id: int | None = None  # the department that acts (a destination's, or the own)
 
     @property
     def resolved(self) -> bool:
@@ -232,6 +233,7 @@ async def resolve(
     return Resolution(
         category=category.code,
         department=department.code,
+        department_id=department.id,
         boundary=boundary.code if boundary else None,
         matched_boundary=matched.code if matched else None,
         office=OfficeRef(office.id, office.code, office.name) if office else None,

@@ -85,7 +85,8 @@ async def current_router(*, fresh: bool = False) -> _Built:
         if built is not None and (built.generation, built.model_id) == (generation, model_id):
             built.checked_at = time.monotonic()
             return built
-        _cache.built = await _build(generation, model_id)
+        reuse = built if built is not None and built.generation == generation else None
+        _cache.built = await _build(generation, model_id, reuse)
         return _cache.built
 
 
@@ -114,22 +115,27 @@ async def _taxonomy_nodes() -> tuple[list[NodeInfo], list[str], dict[str, dict[s
     return nodes, sorted(dept_code.values()), names
 
 
-async def _build(generation: int, model_id: int | None) -> _Built:
+async def _build(generation: int, model_id: int | None, reuse: _Built | None) -> _Built:
+    """A router for this taxonomy generation and model; the index is kept when only the
+    model changed."""
     started = time.perf_counter()
-    nodes, departments, localized = await _taxonomy_nodes()
-    names = {code: n.get("en") or next(iter(n.values()), code) for code, n in localized.items()}
-    index = await asyncio.to_thread(TaxonomyIndex, nodes, departments)
+    if reuse is not None:
+        index, names, localized = reuse.router.index, reuse.names, reuse.localized
+    else:
+        nodes, departments, localized = await _taxonomy_nodes()
+        names = {code: n.get("en") or next(iter(n.values()), code) for code, n in localized.items()}
+        index = await asyncio.to_thread(TaxonomyIndex, nodes, departments)
     model = None
-    if model_id is not None:
-        row = await RoutingModel.get(id=model_id)
+    row = await RoutingModel.get_or_none(id=model_id) if model_id is not None else None
+    if row is not None:
         try:
             model = await asyncio.to_thread(HistoryModel.from_payload, row.payload)
         except (ValueError, KeyError) as exc:
             logger.warning("routing model %s unusable, using the tree only: %s", model_id, exc)
     seconds = time.perf_counter() - started
     logger.info(
-        "routing index built: %d nodes, %d leaves, model %s, %.2fs",
-        len(nodes),
+        "routing index ready: %d nodes, %d leaves, model %s, %.2fs",
+        len(index.nodes),
         len(index.leaves),
         model_id,
         seconds,
@@ -185,9 +191,11 @@ async def suggest(
     built = await current_router()
     routing = built.router.suggest(text, limit=limit)
     out = []
+    offices: dict[str | None, tuple[str, str, str] | None] = {}
     for s in routing.suggestions:
-        office = await _office(s, boundary_code, latitude, longitude)
-        out.append(_describe(built, s, office))
+        if s.category not in offices:
+            offices[s.category] = await _office(s, boundary_code, latitude, longitude)
+        out.append(_describe(built, s, offices[s.category]))
     note = routing.note or ("" if words(text) else "no words we could route on")
     return RouteAnswer(out, note)
 
@@ -214,8 +222,10 @@ async def _office(
 
     try:
         found = await jurisdiction.resolve(s.category, boundary_code, latitude, longitude)
-    except DomainError:
-        raise
+    except DomainError as exc:
+        if any(e.field != "categoryCode" for e in exc.errors):
+            raise  # the caller's place is wrong: say so
+        return None  # the category was deactivated since this process's index was built
     if found.office is None:
         return None
     return found.office.code, found.office.name, found.explanation
@@ -237,17 +247,34 @@ async def training_examples(limit: int) -> list[Example]:
     """Routed grievances, newest first: the category they ended in is the label.
     Grievances a GRO categorised or transferred count double."""
     rows = (
-        await Grievance.filter(~Q(status=GrievanceStatus.TRIAGE), category_id__not_isnull=True)
+        await Grievance.filter(
+            ~Q(status__in=[GrievanceStatus.TRIAGE, GrievanceStatus.REJECTED]),
+            category_id__not_isnull=True,
+        )
         .order_by("-id")
         .limit(limit)
-        .values("id", "description", "registration_number", "category__code", "department__code")
+        .values(
+            "id",
+            "description",
+            "registration_number",
+            "status",
+            "category__code",
+            "department__code",
+        )
     )
-    ids = [int(r["id"]) for r in rows]
-    corrected: set[int] = set(
-        await GrievanceEvent.filter(
-            grievance_id__in=ids, action__in=[Action.CATEGORISE, Action.TRANSFER]
-        ).values_list("grievance_id", flat=True)  # type: ignore[arg-type]
-    )
+    if not rows:
+        return []
+    oldest = min(int(r["id"]) for r in rows)
+    decided: dict[int, set[str]] = {}
+    for grievance_id, action in await GrievanceEvent.filter(
+        grievance_id__gte=oldest, action__in=[Action.ROUTE, Action.CATEGORISE, Action.TRANSFER]
+    ).values_list("grievance_id", "action"):
+        decided.setdefault(int(grievance_id), set()).add(str(action))
+    corrected = {g for g, actions in decided.items() if actions - {Action.ROUTE.value}}
+    # the hub's own decisions teach nothing until an officer confirms or corrects them
+    unconfirmed = {g for g, actions in decided.items() if actions == {Action.ROUTE.value}}
+    waiting = GrievanceStatus.PENDING_ASSIGNMENT.value  # nobody has acted on it yet
+    rows = [r for r in rows if not (int(r["id"]) in unconfirmed and r["status"] == waiting)]
     return [
         Example(
             text=r["description"],
@@ -321,8 +348,13 @@ async def decide(text: str, threshold: float) -> Decision:
     ]
     if not routing.suggestions:
         return Decision(None, None, 0.0, threshold, routing.note or "nothing matched", [])
-    best = routing.suggestions[0]
-    confident = best.confidence >= threshold and best.category is not None
+    top_department = routing.departments[0][0] if routing.departments else None
+    best = next(
+        (s for s in routing.suggestions if s.department == top_department),
+        routing.suggestions[0],
+    )
+    # a threshold of 1 means "never": a probability can round to 1.0
+    confident = threshold < 1.0 and best.confidence >= threshold and best.category is not None
     why = explain(best, built.names)
     shown = (
         f"{built.names.get(best.category, best.category)} ({best.department})"

@@ -11,7 +11,7 @@ from auth.actor import Actor
 from hub import outbox, workflow
 from hub.enums import Action, GrievanceStatus, Role
 from hub.errors import DomainError
-from hub.models import Boundary, Grievance, GrievanceEvent, TaxonomyNode
+from hub.models import Boundary, Department, Grievance, GrievanceEvent, TaxonomyNode
 from hub.runtime import Runtime
 from hub.services import jurisdiction
 from hub.services.grievances import visible_to
@@ -20,10 +20,14 @@ CATEGORISED_TOPIC = "grievance.categorised"
 
 
 def _queue_scope(actor: Actor) -> Q:
+    """Statewide roles see all of triage; a department's GROs see its best guesses; GROs
+    of no department (a state triage cell) see what the hub could not guess at all."""
     if actor.is_statewide:
         return Q()
-    if actor.has(Role.GRO) and actor.department_id is not None:
-        return Q(department_id=actor.department_id)
+    if actor.has(Role.GRO):
+        if actor.department_id is not None:
+            return Q(department_id=actor.department_id)
+        return Q(department_id=None)
     return Q(id=-1)
 
 
@@ -42,8 +46,9 @@ async def categorise(
     """A GRO chooses the category: the grievance leaves triage for the responsible office.
 
     The choice is a label the routing model learns from at its next rebuild."""
+    in_queue = Q(_queue_scope(actor), status=GrievanceStatus.TRIAGE)
     grievance = await Grievance.filter(
-        visible_to(actor), registration_number=registration_number
+        visible_to(actor) | in_queue, registration_number=registration_number
     ).first()
     if grievance is None:
         raise DomainError.one(
@@ -76,9 +81,14 @@ async def categorise(
     async with in_transaction():
         row = await Grievance.select_for_update().get(id=grievance.id)
         workflow.check(Action.CATEGORISE, GrievanceStatus(row.status), actor.roles, target)
-        before = {"status": str(row.status), "category": None, "department_id": row.department_id}
+        guessed = await Department.get_or_none(id=row.department_id) if row.department_id else None
+        before = {
+            "status": str(row.status),
+            "category": None,
+            "department": guessed.code if guessed else None,
+        }
         row.category_id = category.id
-        row.department_id = category.department_id
+        row.department_id = found.department_id or category.department_id
         row.office_id = found.office.id if found.office else None
         row.status = target
         if category.sla_days:
@@ -88,7 +98,7 @@ async def categorise(
         after = {
             "status": target.value,
             "category": category.code,
-            "department": category.department.code,
+            "department": found.department,
             "office": found.office.code if found.office else None,
         }
         event = await GrievanceEvent.create(
