@@ -148,7 +148,7 @@ def cmd_taxonomy(settings: Settings, args: argparse.Namespace) -> int:
     inactive = sum(1 for node in rules.nodes if not node.active)
     counts = (
         f"{len(rules.departments)} departments, {len(rules.nodes)} categories "
-        f"({inactive} inactive), {len(rules.hops)} hops"
+        f"({inactive} inactive), {len(rules.hops)} hops, {len(rules.offices)} offices"
     )
     if args.dry_run:
         print(f"ok: {counts} in {directory}; nothing was imported (--dry-run)")

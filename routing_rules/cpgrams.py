@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from routing_rules.rules import Department, Hop, Node, RuleError, RuleSet
+from routing_rules.rules import Department, Hop, Node, Office, RuleError, RuleSet
 
 CATEGORIES = "Complaint_Category.csv"
 HINDI = "category_tree_hindi.csv"
@@ -161,6 +161,7 @@ def read_cpgrams(directory: Path, *, detach_orphans: bool = False) -> CpgramsRul
     roots = {code: categories[code] for code in ordered if categories[code].parent is None}
     result.departments = _departments(roots, hindi, result.warnings)
     result.nodes = _nodes(ordered, categories, orphaned, hindi, destinations, fields, result)
+    result.offices = _offices(result)
     result.files = [directory / name for name in _REQUIRED if tables[name] is not None]
     return result
 
@@ -572,6 +573,29 @@ def _hops(
             "merged, their dependentOn values joined with ','"
         )
     return list(hops.values())
+
+
+def _offices(rules: RuleSet) -> list[Office]:
+    """A headquarters office per department, and one office per destination organisation
+    that is not itself a department (a sub-organisation), so that every category resolves
+    to someone who must act. Boundaries and officers are the deployment's to add."""
+    departments = {d.code: d for d in rules.departments}
+    offices = [
+        Office(
+            code=f"{d.code}-HQ",
+            name=f"{d.names.get('en', d.code)} (headquarters)",
+            department=d.code,
+            headquarters=True,
+        )
+        for d in rules.departments
+    ]
+    taken = {o.code for o in offices} | set(departments)
+    for node in rules.nodes:
+        destination = node.destination
+        if destination and destination not in taken:
+            taken.add(destination)
+            offices.append(Office(code=destination, name=destination, department=node.department))
+    return offices
 
 
 def _departments(

@@ -13,9 +13,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from tortoise import connections
 
 from hub.enums import Channel
-from hub.models import Department, Grievance, TaxonomyHop, TaxonomyNode
+from hub.models import Department, Grievance, Office, TaxonomyHop, TaxonomyNode
 from hub.runtime import Runtime
 from hub.services.grievances import FilingData, file_grievance
 from hub.services.taxonomy import generation
@@ -65,6 +66,11 @@ async def remove_fixture_rows() -> None:
     ids = await Department.filter(code__in=MINISTRIES).values_list("id", flat=True)
     await TaxonomyNode.filter(department_id__in=ids).update(parent_id=None)
     await TaxonomyNode.filter(department_id__in=ids).delete()
+    offices = await Office.filter(department_id__in=ids).values_list("id", flat=True)
+    await connections.get("default").execute_query(
+        f"DELETE FROM office_boundary WHERE office_id IN ({','.join(map(str, offices)) or '0'})"
+    )
+    await Office.filter(id__in=offices).delete()
     await Department.filter(id__in=ids).delete()
     codes = [node.code for node in read_cpgrams(FIXTURE).nodes]
     await TaxonomyHop.filter(category_from__in=codes).delete()
@@ -219,8 +225,9 @@ async def test_admin_imports_the_fixture_and_a_reimport_changes_nothing(fresh: S
     code, out, err = import_cpgrams(fresh, FIXTURE)
     assert code == 0, err
     assert "imported 3 departments, 44 categories (1 inactive), 6 hops" in out
-    assert "added 53, changed 0, deactivated 0" in out  # 3 + 44 + 6
-    assert "  added       department JALSH" in out and "... and 33 more" in out
+    # 3 departments + 44 categories + 6 hops + 7 offices (3 headquarters, 4 destinations)
+    assert "added 60, changed 0, deactivated 0" in out
+    assert "  added       department JALSH" in out and "... and 40 more" in out
     assert "hub: warning: Fixed_Destination.csv" in err
     assert await generation() == 1
 
