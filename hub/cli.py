@@ -7,9 +7,13 @@ import asyncio
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hub import db, logs
 from hub.settings import Settings, SettingsError, load_settings, settings_table
+
+if TYPE_CHECKING:
+    from routing_rules.rules import RuleSet
 
 SAMPLE_RULES = Path(__file__).resolve().parent.parent / "routing_rules" / "sample"
 
@@ -71,16 +75,42 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _refused(problems: list[str], verb: str) -> int:
+    print(f"hub: {len(problems)} problem(s); nothing was {verb}:", file=sys.stderr)
+    for problem in problems:
+        print(f"  {problem}", file=sys.stderr)
+    return 2
+
+
+async def _load(settings: Settings, rules: RuleSet, shown: int | None = None) -> str:
+    """Load a checked rule set; print what changed (the first ``shown`` of each kind)."""
+    from hub.services.taxonomy import load_rule_set
+
+    await db.connect(settings)
+    try:
+        await db.require_migrated()
+        report = await load_rule_set(rules)
+    finally:
+        await db.disconnect()
+    for label, items in (
+        ("added", report.added),
+        ("changed", report.changed),
+        ("deactivated", report.deactivated),
+    ):
+        for item in items[:shown]:
+            print(f"  {label:11} {item}")
+        if shown is not None and len(items) > shown:
+            print(f"  {label:11} ... and {len(items) - shown} more")
+    return report.summary()
+
+
 def cmd_rules(settings: Settings, args: argparse.Namespace) -> int:
     from routing_rules.rules import RuleError, read_rules
 
     try:
         rules = read_rules(Path(args.path))
     except RuleError as exc:
-        print(f"hub: {len(exc.problems)} problem(s); nothing was loaded:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 2
+        return _refused(exc.problems, "loaded")
     counts = (
         f"{len(rules.departments)} departments, {len(rules.nodes)} taxonomy nodes, "
         f"{len(rules.boundaries)} boundaries, {len(rules.offices)} offices"
@@ -89,26 +119,8 @@ def cmd_rules(settings: Settings, args: argparse.Namespace) -> int:
         print(f"ok: {counts} in {len(rules.files)} file(s)")
         return 0
 
-    async def load() -> str:
-        from hub.services.taxonomy import load_rule_set
-
-        await db.connect(settings)
-        try:
-            await db.require_migrated()
-            report = await load_rule_set(rules)
-        finally:
-            await db.disconnect()
-        for label, items in (
-            ("added", report.added),
-            ("changed", report.changed),
-            ("deactivated", report.deactivated),
-        ):
-            for item in items:
-                print(f"  {label:11} {item}")
-        return report.summary()
-
     try:
-        print(f"loaded {counts}: {asyncio.run(load())}")
+        print(f"loaded {counts}: {asyncio.run(_load(settings, rules))}")
     except db.NotMigratedError as exc:
         return _fail(str(exc))
     return 0
@@ -122,9 +134,7 @@ def cmd_taxonomy(settings: Settings, args: argparse.Namespace) -> int:
     try:
         rules = read_cpgrams(directory, detach_orphans=args.detach_orphans)
     except RuleError as exc:
-        print(f"hub: {len(exc.problems)} problem(s); nothing was imported:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+        _refused(exc.problems, "imported")
         if not args.detach_orphans and any(MISSING_PARENT in p for p in exc.problems):
             print(
                 "hub: --detach-orphans imports categories whose Parent is missing as inactive "
@@ -139,10 +149,7 @@ def cmd_taxonomy(settings: Settings, args: argparse.Namespace) -> int:
         try:
             rules.warnings.extend(apply_overlay(rules, read_overlay(source), str(source)))
         except RuleError as exc:
-            print(f"hub: {len(exc.problems)} problem(s); nothing was imported:", file=sys.stderr)
-            for problem in exc.problems:
-                print(f"  {problem}", file=sys.stderr)
-            return 2
+            return _refused(exc.problems, "imported")
     for warning in rules.warnings:
         print(f"hub: warning: {warning}", file=sys.stderr)
     inactive = sum(1 for node in rules.nodes if not node.active)
@@ -154,29 +161,9 @@ def cmd_taxonomy(settings: Settings, args: argparse.Namespace) -> int:
         print(f"ok: {counts} in {directory}; nothing was imported (--dry-run)")
         return 0
 
-    async def load() -> str:
-        from hub.services.taxonomy import load_rule_set
-
-        await db.connect(settings)
-        try:
-            await db.require_migrated()
-            report = await load_rule_set(rules)
-        finally:
-            await db.disconnect()
-        shown = 20  # a full CPGRAMS import adds ~20,000 rows: list a few of each
-        for label, items in (
-            ("added", report.added),
-            ("changed", report.changed),
-            ("deactivated", report.deactivated),
-        ):
-            for item in items[:shown]:
-                print(f"  {label:11} {item}")
-            if len(items) > shown:
-                print(f"  {label:11} ... and {len(items) - shown} more")
-        return report.summary()
-
     try:
-        print(f"imported {counts}: {asyncio.run(load())}")
+        # a full CPGRAMS import adds ~30,000 rows: list a few of each kind
+        print(f"imported {counts}: {asyncio.run(_load(settings, rules, shown=20))}")
     except db.NotMigratedError as exc:
         return _fail(str(exc))
     return 0
@@ -279,13 +266,13 @@ def cmd_route(settings: Settings, args: argparse.Namespace) -> int:
     except DomainError as exc:
         return _fail("; ".join(f"{e.field}: {e.message}" for e in exc.errors))
     if args.json:
-        print(json.dumps([_suggestion_json(s) for s in answer.suggestions], ensure_ascii=False))
+        print(json.dumps([s.as_dict() for s in answer.suggestions], ensure_ascii=False))
         return 0
     if not answer.suggestions:
         print(f"no suggestion: {answer.note or 'nothing matched'}")
     for rank, item in enumerate(answer.suggestions, 1):
         s = item.suggestion
-        name = item.category_names.get(args.locale) or item.category_names.get("en") or "-"
+        name = item.category_name(args.locale) or "-"
         print(
             f"{rank}. {s.category or '(department only)'} {name} [{s.department}] "
             f"score {s.score:.3f} confidence {s.confidence:.2f}"
@@ -293,27 +280,6 @@ def cmd_route(settings: Settings, args: argparse.Namespace) -> int:
         print(f"   office: {item.office_code or '-'} ({item.office_note})")
         print(f"   why: {item.explanation}")
     return 0
-
-
-def _suggestion_json(item: object) -> dict[str, object]:
-    import dataclasses
-
-    from hub.services.routing import RouteSuggestion
-
-    assert isinstance(item, RouteSuggestion)
-    s = item.suggestion
-    return {
-        "category": s.category,
-        "category_names": item.category_names,
-        "department": s.department,
-        "destination": s.destination,
-        "office": item.office_code,
-        "score": s.score,
-        "confidence": s.confidence,
-        "category_confidence": s.category_confidence,
-        "explanation": item.explanation,
-        "matches": [dataclasses.asdict(m) for m in s.matches],
-    }
 
 
 def cmd_routing(settings: Settings, args: argparse.Namespace) -> int:

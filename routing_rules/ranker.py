@@ -234,13 +234,13 @@ def _deletes(term: str) -> list[str]:
     return [term[:i] + term[i + 1 :] for i in range(len(term))]
 
 
-def weigh(index: TaxonomyIndex | None, query: list[Term]) -> tuple[dict[str, float], list[Term]]:
+def weigh(index: TaxonomyIndex, query: list[Term]) -> tuple[dict[str, float], list[Term]]:
     """Query term weights (1 + log count), with misspellings mapped to known terms."""
     counts: Counter[str] = Counter()
     used: list[Term] = []
     for item in query:
         term = item.term
-        if index is not None and not index.knows(term):
+        if not index.knows(term):
             corrected = index.correct(term)
             if corrected is not None:
                 item = Term(corrected, item.word, "fuzzy")
@@ -626,8 +626,10 @@ class Router:
                         tree_share[self.index.leaves[start + int(j)]] = float(block[j]) / total
         knn_share: dict[str, float] = {}
         similar: list[str] = []
-        if self.model is not None:
-            col = self.model.departments.index(code) if code in self.model.departments else -1
+        learned: list[str] = []
+        if self.model is not None and code in self.model.departments:
+            col = self.model.departments.index(code)
+            learned = self.model.learned_words(weights, code)
             votes: dict[str, float] = {}
             for i, sim in near:
                 if self.model.example_departments[i] == col:
@@ -639,7 +641,6 @@ class Router:
             total_votes = sum(votes.values())
             knn_share = {c: v / total_votes for c, v in votes.items()} if total_votes else {}
         candidates = set(tree_share) | set(knn_share)
-        learned = self.model.learned_words(weights, code) if self.model and col >= 0 else []
         learned_matches = tuple(
             Match(
                 word=next((t.word for t in used if t.term == w), w),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import strawberry
 
-from hub.enums import Role
 from hub.errors import DomainError
 from hub.services import routing as service
 from hub.services import triage
@@ -35,8 +34,6 @@ class RouteOffice:
 @strawberry.type
 class RouteSuggestion:
     row: strawberry.Private[service.RouteSuggestion]
-    # "*": statewide; a department code: that department's staff; None: nobody's
-    sees_department: strawberry.Private[str | None]
 
     @strawberry.field(description="The leaf category; null when only the department is likely.")
     def category_code(self) -> str | None:
@@ -44,10 +41,7 @@ class RouteSuggestion:
 
     @strawberry.field
     def category_name(self, locale: str = "en") -> str | None:
-        names = self.row.category_names
-        if not self.row.suggestion.category:
-            return None
-        return names.get(locale) or names.get("en") or self.row.suggestion.category
+        return self.row.category_name(locale)
 
     @strawberry.field
     def department_code(self) -> str:
@@ -55,8 +49,7 @@ class RouteSuggestion:
 
     @strawberry.field
     def department_name(self, locale: str = "en") -> str:
-        names = self.row.department_names
-        return names.get(locale) or names.get("en") or self.row.suggestion.department
+        return self.row.department_name(locale)
 
     @strawberry.field(description="Where the grievance is sent, when the taxonomy names it.")
     def destination(self) -> str:
@@ -100,8 +93,7 @@ class RouteSuggestion:
         "department's own staff; empty for everyone else."
     )
     def similar_grievances(self) -> list[str]:
-        allowed = self.sees_department in ("*", self.row.suggestion.department)
-        return list(self.row.suggestion.similar) if allowed else []
+        return list(self.row.similar)
 
 
 @strawberry.type
@@ -155,6 +147,7 @@ class RoutingQuery:
         try:
             answer = await service.suggest(
                 text,
+                viewer=actor,
                 limit=limit,
                 boundary_code=boundary_code,
                 latitude=latitude,
@@ -162,14 +155,8 @@ class RoutingQuery:
             )
         except DomainError as exc:
             return RouteSuggestionsPayload(suggestions=[], note="", errors=errors_of(exc))
-        sees: str | None = None
-        if actor.is_statewide:
-            sees = "*"
-        elif actor.is_department_staff and actor.department_id is not None:
-            department = await info.context.department_by_id.load(actor.department_id)
-            sees = department.code if department else None
         return RouteSuggestionsPayload(
-            suggestions=[RouteSuggestion(row=s, sees_department=sees) for s in answer.suggestions],
+            suggestions=[RouteSuggestion(row=s) for s in answer.suggestions],
             note=answer.note,
             errors=[],
         )
@@ -208,19 +195,19 @@ class RoutingMutation:
         description="Admin: retrain the routing model from routed grievances now.",
     )
     async def rebuild_routing_model(self, info: Info) -> RoutingModelPayload:
-        actor = info.context.actor
-        assert actor is not None
-        if not actor.has(Role.ADMIN, Role.SYSTEM):
+        assert info.context.actor is not None
+        limit = info.context.runtime.settings.routing_history_limit
+        try:
+            done = await service.rebuild_model(limit, info.context.actor)
+        except DomainError as exc:
             return RoutingModelPayload(
                 model_id=None,
                 examples=0,
                 departments=0,
                 seconds=0.0,
                 note="",
-                errors=[UserError(field="", code="forbidden", message="Admins only.")],
+                errors=errors_of(exc),
             )
-        limit = info.context.runtime.settings.routing_history_limit
-        done = await service.rebuild_model(limit)
         return RoutingModelPayload(
             model_id=done.model_id,
             examples=done.examples,

@@ -104,7 +104,6 @@ def _run_routing(settings: Settings, args: argparse.Namespace) -> int:
         train_csv=args.train,
         keywords=None if args.no_keywords else CPGRAMS_KEYWORDS,
         folds=args.folds,
-        as_json=args.json,
     )
     return run_routing(options)
 

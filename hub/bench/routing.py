@@ -40,7 +40,6 @@ class RoutingOptions:
     keywords: Path | None = CPGRAMS_KEYWORDS
     folds: int = 5
     seed: int = 7
-    as_json: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,10 +104,9 @@ def node_infos(rules: RuleSet) -> list[NodeInfo]:
 def category_paths(index: TaxonomyIndex) -> dict[str, str]:
     """'Ayush >> Miscellaneous >> Others' (lower case) -> category code."""
     out = {}
-    for code, node in index.nodes.items():
+    for code in index.nodes:
         names = [index.nodes[c].names.get("en", "") for c in reversed(index.path(code))]
         out[" >> ".join(" ".join(n.lower().split()) for n in names)] = code
-        del node
     return out
 
 

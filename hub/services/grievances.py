@@ -263,6 +263,20 @@ async def _previous_filing(actor: Actor, data: FilingData) -> Grievance | None:
     return await Grievance.get(id=link.grievance_id).select_related("category", "department")
 
 
+async def leaf_category(code: str) -> tuple[TaxonomyNode | None, FieldError | None]:
+    """An active leaf category a grievance can be filed in, or why ``code`` is not one."""
+    category = (
+        await TaxonomyNode.filter(code=code, active=True).select_related("department").first()
+    )
+    if category is None:
+        return None, FieldError("categoryCode", "unknown", f"No active category has code '{code}'.")
+    if await TaxonomyNode.filter(parent_id=category.id, active=True).exists():
+        return None, FieldError(
+            "categoryCode", "not_leaf", f"Category '{code}' has subcategories; choose one of them."
+        )
+    return category, None
+
+
 async def _validate(actor: Actor, data: FilingData) -> tuple[TaxonomyNode | None, Boundary | None]:
     errors: list[FieldError] = []
     text = data.description.strip()
@@ -286,27 +300,9 @@ async def _validate(actor: Actor, data: FilingData) -> tuple[TaxonomyNode | None
         errors.append(FieldError("description", "invalid", "The description has a NUL byte."))
     category = None
     if data.category_code:
-        category = (
-            await TaxonomyNode.filter(code=data.category_code, active=True)
-            .select_related("department")
-            .first()
-        )
-        if category is None:
-            errors.append(
-                FieldError(
-                    "categoryCode",
-                    "unknown",
-                    f"No active category has code '{data.category_code}'.",
-                )
-            )
-        elif await TaxonomyNode.filter(parent_id=category.id, active=True).exists():
-            errors.append(
-                FieldError(
-                    "categoryCode",
-                    "not_leaf",
-                    f"Category '{data.category_code}' has subcategories; choose one of them.",
-                )
-            )
+        category, problem = await leaf_category(data.category_code)
+        if problem is not None:
+            errors.append(problem)
     boundary = None
     if data.boundary_code:
         boundary = await Boundary.get_or_none(code=data.boundary_code, active=True)

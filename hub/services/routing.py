@@ -18,10 +18,11 @@ from typing import Any
 
 from tortoise.expressions import Q
 
-from hub.enums import Action, GrievanceStatus
+from auth.actor import Actor
+from hub.enums import Action, GrievanceStatus, Role
 from hub.errors import DomainError
 from hub.models import Department, Grievance, GrievanceEvent, RoutingModel, TaxonomyNode
-from hub.services import taxonomy
+from hub.services import jurisdiction, taxonomy
 from routing_rules.ranker import (
     Example,
     HistoryModel,
@@ -32,7 +33,7 @@ from routing_rules.ranker import (
     TaxonomyIndex,
     explain,
 )
-from routing_rules.text import looks_binary, words
+from routing_rules.text import looks_binary
 
 logger = logging.getLogger("hub.routing")
 
@@ -156,6 +157,32 @@ class RouteSuggestion:
     office_code: str | None
     office_name: str | None
     office_note: str
+    similar: tuple[str, ...]  # alike grievances this viewer may know of (maybe none)
+
+    def category_name(self, locale: str = "en") -> str | None:
+        if self.suggestion.category is None:
+            return None
+        names = self.category_names
+        return names.get(locale) or names.get("en") or self.suggestion.category
+
+    def department_name(self, locale: str = "en") -> str:
+        names = self.department_names
+        return names.get(locale) or names.get("en") or self.suggestion.department
+
+    def as_dict(self) -> dict[str, Any]:
+        s = self.suggestion
+        return {
+            "category": s.category,
+            "category_names": self.category_names,
+            "department": s.department,
+            "destination": s.destination,
+            "office": self.office_code,
+            "score": s.score,
+            "confidence": s.confidence,
+            "category_confidence": s.category_confidence,
+            "explanation": self.explanation,
+            "matches": [dataclasses.asdict(m) for m in s.matches],
+        }
 
 
 @dataclass(frozen=True)
@@ -180,27 +207,44 @@ def check_text(text: str, field: str = "text") -> str:
 async def suggest(
     text: str,
     *,
+    viewer: Actor | None = None,
     limit: int = 5,
     boundary_code: str | None = None,
     latitude: float | None = None,
     longitude: float | None = None,
 ) -> RouteAnswer:
+    """Ranked suggestions for ``text``; ``viewer`` (default: the system) decides whether
+    the registration numbers of alike grievances are shown."""
     check_text(text)
     if not 1 <= limit <= LIMIT_MAX:
         raise DomainError.one("limit", "out_of_range", f"Ask for 1 to {LIMIT_MAX} suggestions.")
     built = await current_router()
     routing = built.router.suggest(text, limit=limit)
+    sees = await _sees_similar_of(viewer or Actor.system())
     out = []
     offices: dict[str | None, tuple[str, str, str] | None] = {}
     for s in routing.suggestions:
         if s.category not in offices:
             offices[s.category] = await _office(s, boundary_code, latitude, longitude)
-        out.append(_describe(built, s, offices[s.category]))
-    note = routing.note or ("" if words(text) else "no words we could route on")
-    return RouteAnswer(out, note)
+        similar = s.similar if sees in ("*", s.department) else ()
+        out.append(_describe(built, s, offices[s.category], similar))
+    return RouteAnswer(out, routing.note)
 
 
-def _describe(built: _Built, s: Suggestion, office: tuple[str, str, str] | None) -> RouteSuggestion:
+async def _sees_similar_of(viewer: Actor) -> str | None:
+    """Whose alike grievances a viewer may see: "*" (statewide), their own department's
+    code (department staff), or None (citizens and everyone else)."""
+    if viewer.is_statewide:
+        return "*"
+    if viewer.is_department_staff:
+        department = await Department.get_or_none(id=viewer.department_id)
+        return department.code if department else None
+    return None
+
+
+def _describe(
+    built: _Built, s: Suggestion, office: tuple[str, str, str] | None, similar: tuple[str, ...]
+) -> RouteSuggestion:
     return RouteSuggestion(
         suggestion=s,
         category_names=built.localized.get(s.category, {}) if s.category else {},
@@ -209,6 +253,7 @@ def _describe(built: _Built, s: Suggestion, office: tuple[str, str, str] | None)
         office_code=office[0] if office else None,
         office_name=office[1] if office else None,
         office_note=office[2] if office else "no office covers this category and place",
+        similar=similar,
     )
 
 
@@ -218,8 +263,6 @@ async def _office(
     """(code, name, how it was found) of the office that must act, or None."""
     if s.category is None:
         return None
-    from hub.services import jurisdiction
-
     try:
         found = await jurisdiction.resolve(s.category, boundary_code, latitude, longitude)
     except DomainError as exc:
@@ -288,8 +331,11 @@ async def training_examples(limit: int) -> list[Example]:
     ]
 
 
-async def rebuild_model(limit: int) -> Rebuilt:
-    """Train a model from history and publish it to every process (they load the newest)."""
+async def rebuild_model(limit: int, actor: Actor | None = None) -> Rebuilt:
+    """Train a model from history and publish it to every process (they load the newest).
+    Only admins (and the system: jobs, the command line) may."""
+    if actor is not None and not actor.has(Role.ADMIN, Role.SYSTEM):
+        raise DomainError.one("", "forbidden", "Admins only.")
     started = time.perf_counter()
     examples = await training_examples(limit)
     if len(examples) < 10:
@@ -330,7 +376,7 @@ class Decision:
         return self.category_code is not None
 
     def record(self) -> dict[str, Any]:
-        return {k: v for k, v in dataclasses.asdict(self).items()}
+        return dataclasses.asdict(self)
 
 
 async def decide(text: str, threshold: float) -> Decision:

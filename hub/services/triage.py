@@ -11,10 +11,10 @@ from auth.actor import Actor
 from hub import outbox, workflow
 from hub.enums import Action, GrievanceStatus, Role
 from hub.errors import DomainError
-from hub.models import Boundary, Department, Grievance, GrievanceEvent, TaxonomyNode
+from hub.models import Boundary, Department, Grievance, GrievanceEvent
 from hub.runtime import Runtime
 from hub.services import jurisdiction
-from hub.services.grievances import visible_to
+from hub.services.grievances import leaf_category, visible_to
 
 CATEGORISED_TOPIC = "grievance.categorised"
 
@@ -56,19 +56,9 @@ async def categorise(
         )
     target = GrievanceStatus.PENDING_ASSIGNMENT
     workflow.check(Action.CATEGORISE, GrievanceStatus(grievance.status), actor.roles, target)
-    category = (
-        await TaxonomyNode.filter(code=category_code, active=True)
-        .select_related("department")
-        .first()
-    )
+    category, problem = await leaf_category(category_code)
     if category is None:
-        raise DomainError.one(
-            "categoryCode", "unknown", f"No active category has code '{category_code}'."
-        )
-    if await TaxonomyNode.filter(parent_id=category.id, active=True).exists():
-        raise DomainError.one(
-            "categoryCode", "not_leaf", f"Category '{category_code}' has subcategories."
-        )
+        raise DomainError([problem] if problem else [])
     boundary = (
         await Boundary.get_or_none(id=grievance.boundary_id) if grievance.boundary_id else None
     )
