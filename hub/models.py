@@ -29,6 +29,9 @@ class Department(Model):
     id = fields.IntField(primary_key=True)
     code = fields.CharField(max_length=32, unique=True)
     names: dict[str, str] = fields.JSONField(default=dict)
+    # the escalation matrix: {"levels": [{"role": "lme", "hours": 72}, ...],
+    # "categories": {CODE: [levels...]}}; empty: the hub's default matrix
+    escalation: dict[str, Any] = fields.JSONField(default=dict)
     active = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
@@ -169,6 +172,23 @@ class Grievance(Model):
         "hub.User", related_name="assigned_grievances", null=True, on_delete=RESTRICT
     )
     escalation_level: int = fields.SmallIntField(default=0)
+    # the officer answerable at the current escalation level (GRO, nodal officer, HoD)
+    escalated_to: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "hub.User", related_name="escalated_grievances", null=True, on_delete=RESTRICT
+    )
+    # when the current level's time runs out; null when closed or at the last level
+    escalate_at = fields.DatetimeField(null=True)
+    transfers: int = fields.SmallIntField(default=0)
+    reopens: int = fields.SmallIntField(default=0)
+    appeal_level: int = fields.SmallIntField(default=0)
+    # the Action Taken Report: {"text", "closure_reason", "remarks", "by", "at"}
+    resolution: dict[str, Any] = fields.JSONField(default=dict)
+    closure_reason = fields.CharField(max_length=64, default="")
+    rating: int | None = fields.SmallIntField(null=True)
+    feedback = fields.TextField(default="")
+    # when the grievance was last answered (RESOLVED or REJECTED): windows run from here
+    answered_at = fields.DatetimeField(null=True)
+    closed_at = fields.DatetimeField(null=True)
     citizen_id: int
     filed_by_id: int | None
     category_id: int | None
@@ -176,6 +196,7 @@ class Grievance(Model):
     office_id: int | None
     boundary_id: int | None
     assignee_id: int | None
+    escalated_to_id: int | None
     due_at = fields.DatetimeField(null=True, db_index=True)
     version = fields.IntField(default=1)
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
@@ -183,7 +204,15 @@ class Grievance(Model):
 
     class Meta:
         table = "grievance"
-        indexes = (("citizen_id", "created_at"), ("office_id", "status"), ("assignee_id", "status"))
+        indexes = (
+            ("citizen_id", "created_at"),
+            ("office_id", "status", "due_at"),
+            ("department_id", "status", "due_at"),
+            ("assignee_id", "due_at"),
+            ("escalated_to_id", "due_at"),
+            ("escalate_at",),
+            ("status", "answered_at"),
+        )
 
 
 # The append-only timeline: who did what, when, before and after.
@@ -223,6 +252,8 @@ class Attachment(Model):
         "hub.GrievanceEvent", related_name="attachments", null=True, on_delete=RESTRICT
     )
     filename = fields.CharField(max_length=255)
+    # photo, document or evidence (an ATR's proof)
+    purpose = fields.CharField(max_length=16, default="document")
     content_type = fields.CharField(max_length=100)
     size_bytes = fields.BigIntField()
     sha256 = fields.CharField(max_length=64)
@@ -231,6 +262,8 @@ class Attachment(Model):
         "hub.User", related_name="attachments", null=True, on_delete=RESTRICT
     )
     created_at = fields.DatetimeField(auto_now_add=True)
+    grievance_id: int
+    event_id: int | None
 
     class Meta:
         table = "attachment"

@@ -110,6 +110,40 @@ class Settings:
     routing_auto_threshold: float = 0.7
     routing_rebuild_hours: int = 24
     routing_history_limit: int = 20000
+    # the lifecycle
+    default_sla_days: int = 30
+    working_day_sla: bool = True
+    reopen_window_days: int = 15
+    auto_close_days: int = 7
+    appeal_window_days: int = 30
+    appeal_rating_max: int = 2
+    transfer_hop_limit: int = 3
+    closure_reasons_file: str = ""
+    escalation_poll_seconds: int = 300
+    summary_hour: int = 8
+    # notifications
+    sms_gateway_url: str = ""
+    sms_gateway_key: str = ""
+    sms_sender_id: str = "GRVHUB"
+    email_sink: Literal["console", "smtp"] = "console"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    email_from: str = "grievance-hub@localhost"
+    # attachments
+    storage: Literal["local", "s3"] = "local"
+    storage_dir: str = "var/attachments"
+    s3_endpoint: str = ""
+    s3_bucket: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    max_attachment_bytes: int = 5_242_880
+    max_attachments: int = 5
+    download_url_seconds: int = 300
+    public_url: str = "http://127.0.0.1:8000"
 
     @property
     def is_production(self) -> bool:
@@ -280,6 +314,134 @@ VARIABLES: tuple[_Var, ...] = (
         lambda n, v: _int(n, v, low=10, high=1_000_000),
         "Most recent routed grievances the routing model learns from.",
     ),
+    _Var(
+        "HUB_DEFAULT_SLA_DAYS",
+        "default_sla_days",
+        lambda n, v: _int(n, v, low=1, high=365),
+        "SLA for a grievance whose category sets none, or that waits in triage.",
+    ),
+    _Var(
+        "HUB_WORKING_DAY_SLA",
+        "working_day_sla",
+        _bool,
+        "Count SLA days as working days of the state's calendar (hub/calendars/STATE.yaml).",
+    ),
+    _Var(
+        "HUB_REOPEN_WINDOW_DAYS",
+        "reopen_window_days",
+        lambda n, v: _int(n, v, low=0, high=365),
+        "Days after a resolution or rejection in which the citizen may reopen.",
+    ),
+    _Var(
+        "HUB_AUTO_CLOSE_DAYS",
+        "auto_close_days",
+        lambda n, v: _int(n, v, low=1, high=365),
+        "Days after a resolution or rejection before an unrated grievance closes itself.",
+    ),
+    _Var(
+        "HUB_APPEAL_WINDOW_DAYS",
+        "appeal_window_days",
+        lambda n, v: _int(n, v, low=0, high=365),
+        "Days after closing in which a citizen who rated poorly may appeal.",
+    ),
+    _Var(
+        "HUB_APPEAL_RATING_MAX",
+        "appeal_rating_max",
+        lambda n, v: _int(n, v, low=1, high=5),
+        "Highest rating (1-5) that counts as poor and allows an appeal.",
+    ),
+    _Var(
+        "HUB_TRANSFER_HOP_LIMIT",
+        "transfer_hop_limit",
+        lambda n, v: _int(n, v, low=0, high=20),
+        "Transfers to another department one grievance may take.",
+    ),
+    _Var(
+        "HUB_CLOSURE_REASONS_FILE",
+        "closure_reasons_file",
+        lambda n, v: v,
+        "YAML list of closure reasons (code, en, hi); unset: the 11 standard reasons.",
+        "the standard list",
+    ),
+    _Var(
+        "HUB_ESCALATION_POLL_SECONDS",
+        "escalation_poll_seconds",
+        lambda n, v: _int(n, v, low=10, high=86400),
+        "How often the escalation and auto-close jobs run.",
+    ),
+    _Var(
+        "HUB_SUMMARY_HOUR",
+        "summary_hour",
+        lambda n, v: _int(n, v, low=0, high=23),
+        "Hour (IST) of the daily summary to each HoD and the reminders to nodal officers.",
+    ),
+    _Var(
+        "HUB_SMS_GATEWAY_URL",
+        "sms_gateway_url",
+        lambda n, v: v,
+        "SMS gateway endpoint that `HUB_SMS_SINK=http` POSTs to.",
+    ),
+    _Var(
+        "HUB_SMS_GATEWAY_KEY",
+        "sms_gateway_key",
+        lambda n, v: v,
+        "API key sent to the SMS gateway.",
+        "unset",
+    ),
+    _Var("HUB_SMS_SENDER_ID", "sms_sender_id", lambda n, v: v, "DLT sender id of SMS."),
+    _Var(
+        "HUB_EMAIL_SINK",
+        "email_sink",
+        lambda n, v: _choice(n, v, ("console", "smtp")),
+        "`console` prints e-mail (dev only); `smtp` sends through HUB_SMTP_HOST.",
+    ),
+    _Var("HUB_SMTP_HOST", "smtp_host", lambda n, v: v, "SMTP server."),
+    _Var(
+        "HUB_SMTP_PORT",
+        "smtp_port",
+        lambda n, v: _int(n, v, low=1, high=65535),
+        "SMTP port.",
+    ),
+    _Var("HUB_SMTP_USER", "smtp_user", lambda n, v: v, "SMTP login; unset: none."),
+    _Var("HUB_SMTP_PASSWORD", "smtp_password", lambda n, v: v, "SMTP password.", "unset"),
+    _Var("HUB_SMTP_STARTTLS", "smtp_starttls", _bool, "Upgrade SMTP with STARTTLS."),
+    _Var("HUB_EMAIL_FROM", "email_from", lambda n, v: v, "Sender address of e-mail."),
+    _Var(
+        "HUB_STORAGE",
+        "storage",
+        lambda n, v: _choice(n, v, ("local", "s3")),
+        "Where attachments are kept: `local` (HUB_STORAGE_DIR) or `s3` (an S3-compatible store).",
+    ),
+    _Var("HUB_STORAGE_DIR", "storage_dir", lambda n, v: v, "Directory of local attachments."),
+    _Var("HUB_S3_ENDPOINT", "s3_endpoint", lambda n, v: v, "S3-compatible endpoint URL."),
+    _Var("HUB_S3_BUCKET", "s3_bucket", lambda n, v: v, "Bucket of attachments."),
+    _Var("HUB_S3_REGION", "s3_region", lambda n, v: v, "Region of the bucket."),
+    _Var("HUB_S3_ACCESS_KEY", "s3_access_key", lambda n, v: v, "S3 access key."),
+    _Var("HUB_S3_SECRET_KEY", "s3_secret_key", lambda n, v: v, "S3 secret key.", "unset"),
+    _Var(
+        "HUB_MAX_ATTACHMENT_BYTES",
+        "max_attachment_bytes",
+        lambda n, v: _int(n, v, low=1024, high=100 * 1_048_576),
+        "Largest attachment, in bytes.",
+    ),
+    _Var(
+        "HUB_MAX_ATTACHMENTS",
+        "max_attachments",
+        lambda n, v: _int(n, v, low=0, high=50),
+        "Most attachments on one filing or action.",
+    ),
+    _Var(
+        "HUB_DOWNLOAD_URL_SECONDS",
+        "download_url_seconds",
+        lambda n, v: _int(n, v, low=10, high=3600),
+        "Lifetime of a signed attachment download URL.",
+    ),
+    _Var(
+        "HUB_PUBLIC_URL",
+        "public_url",
+        lambda n, v: v.rstrip("/"),
+        "The hub's address as clients see it (signed download URLs start with it).",
+    ),
 )
 
 
@@ -326,6 +488,12 @@ def _check(settings: Settings) -> None:
             f"Config 'HUB_SECRET_KEY' is {len(settings.secret_key.encode())} bytes long. "
             f"Must be at least {MIN_SECRET_BYTES} bytes."
         )
+    if settings.sms_sink == "http" and not settings.sms_gateway_url:
+        raise SettingsError("Config 'HUB_SMS_GATEWAY_URL' is unset. HUB_SMS_SINK=http needs it.")
+    if settings.storage == "s3" and not (settings.s3_endpoint and settings.s3_bucket):
+        raise SettingsError(
+            "Config 'HUB_S3_ENDPOINT' and 'HUB_S3_BUCKET' must be set when HUB_STORAGE=s3."
+        )
     if not settings.is_production:
         return
     if settings.secret_key == DEV_SECRET_KEY:
@@ -336,6 +504,10 @@ def _check(settings: Settings) -> None:
     if settings.sms_sink == "console":
         raise SettingsError(
             "Config 'HUB_SMS_SINK' has value 'console'. Production needs a real gateway: http."
+        )
+    if settings.email_sink == "console":
+        raise SettingsError(
+            "Config 'HUB_EMAIL_SINK' has value 'console'. Production needs a real server: smtp."
         )
     if settings.is_sqlite and not settings.allow_sqlite_in_production:
         raise SettingsError(

@@ -65,6 +65,12 @@ PER_TEST_TABLES = (
 )
 
 
+SQLITE_NO_DELETE = (
+    "CREATE TRIGGER grievance_event_no_delete BEFORE DELETE ON grievance_event "
+    "BEGIN SELECT RAISE(ABORT, 'grievance_event is append-only'); END"
+)
+
+
 def unavailable(what: str, why: str, how: str) -> None:
     message = f"{what} is not available ({why}); start it with: {how}"
     if IN_CI:
@@ -135,8 +141,11 @@ async def truncate() -> None:
     if conn.capabilities.dialect == "postgres":
         await conn.execute_script(f"TRUNCATE {', '.join(PER_TEST_TABLES)} RESTART IDENTITY")
     else:
+        # the timeline is append-only (a trigger): tests lift it to start afresh
+        await conn.execute_script("DROP TRIGGER IF EXISTS grievance_event_no_delete")
         for table in PER_TEST_TABLES:
             await conn.execute_script(f"DELETE FROM {table}")
+        await conn.execute_script(SQLITE_NO_DELETE)
 
 
 @pytest.fixture

@@ -43,7 +43,11 @@ async def test_fresh_database_is_refused_until_migrated(
         with pytest.raises(db.NotMigratedError, match="Run: hub migrate"):
             async with app.router.lifespan_context(app):
                 pass
-        assert await db.migrate(fresh) == ["hub.0001_initial", "hub.0002_routing"]
+        assert await db.migrate(fresh) == [
+            "hub.0001_initial",
+            "hub.0002_routing",
+            "hub.0003_lifecycle",
+        ]
         assert await db.migrate(fresh) == []  # idempotent
     finally:
         await db.connect(settings)  # hand the session its database back

@@ -11,6 +11,8 @@ PROD_OK = {
     "HUB_ENV": "production",
     "HUB_SECRET_KEY": "x" * 48,
     "HUB_SMS_SINK": "http",
+    "HUB_SMS_GATEWAY_URL": "https://sms.example.gov.in/send",
+    "HUB_EMAIL_SINK": "smtp",
     "HUB_DATABASE_URL": "postgres://hub@db:5432/hub",
 }
 
@@ -64,6 +66,9 @@ def test_production_accepts_a_safe_configuration() -> None:
         ({"HUB_SECRET_KEY": DEV_SECRET_KEY}, "is the dev default"),
         ({"HUB_SECRET_KEY": "y" * 20}, "Must be at least 32 bytes"),
         ({"HUB_SMS_SINK": "console"}, "Config 'HUB_SMS_SINK' has value 'console'"),
+        ({"HUB_EMAIL_SINK": "console"}, "Config 'HUB_EMAIL_SINK' has value 'console'"),
+        ({"HUB_SMS_GATEWAY_URL": ""}, "Config 'HUB_SMS_GATEWAY_URL' is unset"),
+        ({"HUB_STORAGE": "s3"}, "Config 'HUB_S3_ENDPOINT' and 'HUB_S3_BUCKET' must be set"),
         ({"HUB_DATABASE_URL": "sqlite://var/hub.sqlite3"}, "Production runs on PostgreSQL"),
     ],
 )
