@@ -1,0 +1,743 @@
+"""Notifications: who hears about a grievance event, in which words, on which channel.
+
+The workflow engine calls ``notify_event`` (or ``notify_events`` for a bulk
+job) inside the transaction that wrote the timeline event, so a notification
+exists exactly when its change does. Each one is an outbox row for the
+``sms`` or ``email`` connector, keyed so that notifying the same event twice
+writes nothing new. Who is told is the ``RULES`` table; what they are told is
+``hub/templates/notifications.yaml``, in their language.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import string
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import yaml
+from tortoise import connections
+from tortoise.functions import Count
+
+from hub.enums import OPEN_STATUSES, Action, GrievanceStatus, Role, UserKind
+from hub.models import Department, Grievance, GrievanceEvent, OutboxMessage, User
+from hub.settings import Settings
+
+TEMPLATES_FILE = Path(__file__).resolve().parent.parent / "templates" / "notifications.yaml"
+DEFAULT_LANGUAGE = "en"
+IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")  # India keeps no DST
+SMS_MAX_CHARS = 300
+REASON_MAX_CHARS = 100  # a long note would crowd the SMS; the timeline has it whole
+NAME_MAX_CHARS = 60
+# Grievances per round of the bulk path: each round is one user query, one key check
+# and one insert, whatever the number of grievances.
+CHUNK = 500
+KEY_CHECK_BATCH = 900  # below SQLite's smallest host-parameter limit
+REMINDER_NUMBERS = 3
+# (name, lower bound inclusive, upper bound exclusive) of days since filing
+PENDENCY_BUCKETS = (("under_7", 0, 7), ("days_7_15", 7, 15), ("days_15_30", 15, 30))
+OVER_30 = ("over_30", 30)
+
+S = GrievanceStatus
+
+
+class TemplateError(ValueError):
+    """A template is malformed or asks for a placeholder it is not given."""
+
+
+# --- templates ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Text:
+    subject: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Rendered:
+    template: str
+    language: str
+    subject: str
+    text: str
+
+
+class _Strict(dict[str, str]):
+    """A format context that names the template when a placeholder is missing."""
+
+    def __init__(self, values: Mapping[str, str], where: str) -> None:
+        super().__init__(values)
+        self.where = where
+
+    def __missing__(self, key: str) -> str:
+        raise TemplateError(f"Template {self.where} uses placeholder '{{{key}}}', not given.")
+
+
+def placeholders(pattern: str, where: str = "") -> set[str]:
+    """The ``{names}`` a pattern uses; positional or dotted fields are refused."""
+    names: set[str] = set()
+    try:
+        parsed = list(string.Formatter().parse(pattern))
+    except ValueError as exc:
+        raise TemplateError(f"Template {where} is not a valid pattern: {exc}.") from None
+    for _, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if not name.isidentifier() or spec or conversion:
+            # attribute and index access would reach into objects; keep templates plain
+            raise TemplateError(
+                f"Template {where} has placeholder '{{{name}}}': use plain {{name}} only."
+            )
+        names.add(name)
+    return names
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    templates: Mapping[str, Mapping[str, Text]]  # name -> language -> text
+    labels: Mapping[str, Mapping[str, str]]
+    statuses: Mapping[str, Mapping[str, str]]
+
+    def language_for(self, name: str, language: str | None) -> str:
+        chosen = (language or DEFAULT_LANGUAGE).split("-")[0].lower()
+        return chosen if chosen in self.templates[name] else DEFAULT_LANGUAGE
+
+    def render(self, name: str, language: str | None, context: Mapping[str, str]) -> Rendered:
+        if name not in self.templates:
+            raise TemplateError(f"No template named '{name}' in {TEMPLATES_FILE.name}.")
+        chosen = self.language_for(name, language)
+        text = self.templates[name][chosen]
+        values = _Strict(context, f"'{name}' ({chosen})")
+        return Rendered(name, chosen, text.subject.format_map(values), text.text.format_map(values))
+
+    def label(self, key: str, language: str) -> str:
+        words = self.labels[key]
+        return words.get(language) or words[DEFAULT_LANGUAGE]
+
+    def status(self, status: str, language: str) -> str:
+        words = self.statuses.get(status, {})
+        return words.get(language) or words.get(DEFAULT_LANGUAGE) or status
+
+
+def load_catalogue(path: Path = TEMPLATES_FILE) -> Catalogue:
+    """Read and check the templates file; errors name the template and the language."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not isinstance(data.get("templates"), dict):
+        raise TemplateError(f"{path.name}: needs a 'templates' mapping.")
+    templates: dict[str, dict[str, Text]] = {}
+    for name, languages in data["templates"].items():
+        if not isinstance(languages, dict) or DEFAULT_LANGUAGE not in languages:
+            raise TemplateError(f"Template '{name}' needs an '{DEFAULT_LANGUAGE}' text.")
+        texts: dict[str, Text] = {}
+        used: dict[str, set[str]] = {}
+        for language, entry in languages.items():
+            where = f"'{name}' ({language})"
+            if not isinstance(entry, dict) or not all(
+                isinstance(entry.get(key), str) and entry[key].strip()
+                for key in ("subject", "text")
+            ):
+                raise TemplateError(f"Template {where} needs a 'subject' and a 'text'.")
+            texts[language] = Text(entry["subject"].strip(), " ".join(entry["text"].split()))
+            used[language] = placeholders(entry["subject"], where) | placeholders(
+                entry["text"], where
+            )
+        for language, names in used.items():
+            if names != used[DEFAULT_LANGUAGE]:
+                raise TemplateError(
+                    f"Template '{name}' ({language}) uses {sorted(names)}, but "
+                    f"({DEFAULT_LANGUAGE}) uses {sorted(used[DEFAULT_LANGUAGE])}."
+                )
+        templates[name] = texts
+    labels = data.get("labels") or {}
+    statuses = data.get("statuses") or {}
+    for section, words in (("labels", labels), ("statuses", statuses)):
+        for key, value in words.items():
+            if not isinstance(value, dict) or DEFAULT_LANGUAGE not in value:
+                raise TemplateError(f"{path.name}: {section}.{key} needs an '{DEFAULT_LANGUAGE}'.")
+    return Catalogue(templates, labels, statuses)
+
+
+@functools.cache
+def catalogue() -> Catalogue:
+    return load_catalogue()
+
+
+# --- who is told ------------------------------------------------------------------------
+
+
+class Audience(StrEnum):
+    CITIZEN = "citizen"
+    ASSIGNEE = "assignee"
+    GROS = "gros"  # GROs of the grievance's office, or of its department without one
+    ESCALATED_TO = "escalated_to"
+    ASSIGNEE_OR_GROS = "assignee_or_gros"
+
+
+class Side(StrEnum):
+    """Who took the action, for rules that depend on it (comments)."""
+
+    ANY = "any"
+    CITIZEN = "citizen"  # the owner, or an operator for them
+    OFFICER = "officer"
+
+
+@dataclass(frozen=True)
+class Rule:
+    action: Action
+    audience: Audience
+    template: str
+    into: frozenset[GrievanceStatus] = frozenset()  # empty: whatever the event leads to
+    by: Side = Side.ANY
+    # an acknowledgement goes to the recipient even when they took the action themselves
+    ack: bool = False
+
+
+def _r(
+    action: Action,
+    audience: Audience,
+    template: str,
+    *,
+    into: Iterable[GrievanceStatus] = (),
+    by: Side = Side.ANY,
+    ack: bool = False,
+) -> Rule:
+    return Rule(action, audience, template, frozenset(into), by, ack)
+
+
+A = Action
+C, AS, G, E = Audience.CITIZEN, Audience.ASSIGNEE, Audience.GROS, Audience.ESCALATED_TO
+_PENDING = (S.PENDING_ASSIGNMENT,)
+
+# First matching rule wins for a recipient: an officer is told once per event, as an officer.
+RULES: tuple[Rule, ...] = (
+    _r(A.FILE, AS, "officer_assigned", into=(S.ASSIGNED,)),
+    _r(A.FILE, G, "gro_new", into=_PENDING),
+    _r(A.FILE, C, "filed", ack=True),
+    _r(A.ROUTE, AS, "officer_assigned", into=(S.ASSIGNED,)),
+    _r(A.ROUTE, G, "gro_new", into=_PENDING),
+    _r(A.ROUTE, C, "routed"),
+    _r(A.CATEGORISE, AS, "officer_assigned", into=(S.ASSIGNED,)),
+    _r(A.CATEGORISE, G, "gro_new", into=_PENDING),
+    _r(A.CATEGORISE, C, "routed"),
+    _r(A.ASSIGN, AS, "officer_assigned"),
+    _r(A.ASSIGN, C, "assigned"),
+    _r(A.REASSIGN, AS, "officer_assigned"),
+    _r(A.REASSIGN, C, "assigned"),
+    _r(A.REQUEST_REASSIGN, G, "gro_reassign"),
+    _r(A.TRANSFER, G, "gro_transferred"),
+    _r(A.TRANSFER, C, "transferred"),
+    _r(A.REJECT, C, "rejected"),
+    _r(A.FORWARD, C, "forwarded"),
+    _r(A.RESOLVE, C, "resolved"),
+    _r(A.REOPEN, AS, "officer_reopened"),
+    _r(A.REOPEN, G, "officer_reopened"),
+    _r(A.REOPEN, C, "reopened", ack=True),
+    _r(A.RATE, AS, "officer_rated"),
+    _r(A.AUTO_CLOSE, C, "closed"),
+    _r(A.APPEAL, E, "officer_appeal"),
+    _r(A.APPEAL, G, "officer_appeal"),
+    _r(A.APPEAL, C, "appealed", ack=True),
+    _r(A.ESCALATE, E, "officer_escalated"),
+    _r(A.ESCALATE, C, "escalated"),
+    _r(A.COMMENT, C, "comment", by=Side.OFFICER),
+    _r(A.COMMENT, Audience.ASSIGNEE_OR_GROS, "officer_comment", by=Side.CITIZEN),
+)
+
+_CITIZEN_SIDE = frozenset({Role.CITIZEN.value, Role.OPERATOR.value})
+
+
+def _side(grievance: Grievance, event: GrievanceEvent) -> Side:
+    if event.actor_id is not None and event.actor_id == grievance.citizen_id:
+        return Side.CITIZEN
+    return Side.CITIZEN if event.actor_role in _CITIZEN_SIDE else Side.OFFICER
+
+
+def rules_for(grievance: Grievance, event: GrievanceEvent) -> list[Rule]:
+    try:
+        action = Action(event.action)
+    except ValueError:
+        return []  # an action this table does not know tells no one
+    side = _side(grievance, event)
+    return [
+        rule
+        for rule in RULES
+        if rule.action == action
+        and (not rule.into or event.to_status in rule.into)
+        and rule.by in (Side.ANY, side)
+    ]
+
+
+# --- the people and the words -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Person:
+    id: int
+    name: str
+    mobile: str | None
+    email: str | None
+    language: str
+
+
+_PERSON = ("id", "name", "mobile", "email", "language", "roles", "office_id", "department_id")
+
+
+def _person(row: Mapping[str, Any]) -> Person:
+    return Person(row["id"], row["name"], row["mobile"], row["email"], row["language"])
+
+
+@dataclass
+class _Directory:
+    """People and departments, each looked up once per call, whatever the number of events."""
+
+    people: dict[int, Person] = field(default_factory=dict)
+    gros_by_office: dict[int, list[int]] = field(default_factory=dict)
+    gros_by_department: dict[int, list[int]] = field(default_factory=dict)
+    departments: dict[int, dict[str, str]] = field(default_factory=dict)
+
+    async def load(self, items: Sequence[tuple[Grievance, GrievanceEvent, list[Rule]]]) -> None:
+        user_ids: set[int] = set()
+        departments: set[int] = set()
+        gro_offices: set[int] = set()
+        gro_departments: set[int] = set()
+        for grievance, event, rules in items:
+            user_ids.add(grievance.citizen_id)
+            user_ids.update(i for i in (grievance.assignee_id, grievance.escalated_to_id) if i)
+            if (previous := _previous_assignee(event)) is not None:
+                user_ids.add(previous)
+            if grievance.department_id is not None:
+                departments.add(grievance.department_id)
+            if any(r.audience in (Audience.GROS, Audience.ASSIGNEE_OR_GROS) for r in rules):
+                if grievance.office_id is not None:
+                    gro_offices.add(grievance.office_id)
+                elif grievance.department_id is not None:
+                    gro_departments.add(grievance.department_id)
+        await self._load_gros_of_offices(gro_offices - self.gros_by_office.keys())
+        # an office without a GRO falls back to its department's: someone must hear of it
+        gro_departments.update(
+            grievance.department_id
+            for grievance, _, _ in items
+            if grievance.office_id in gro_offices
+            and not self.gros_by_office[grievance.office_id]
+            and grievance.department_id is not None
+        )
+        await self._load_gros_of_departments(gro_departments - self.gros_by_department.keys())
+        missing = user_ids - self.people.keys()
+        if missing:
+            rows = await User.filter(id__in=missing, active=True).values(*_PERSON)
+            self.people.update({row["id"]: _person(row) for row in rows})
+        missing_departments = departments - self.departments.keys()
+        if missing_departments:
+            for row in await Department.filter(id__in=missing_departments).values("id", "names"):
+                self.departments[row["id"]] = dict(row["names"] or {})
+
+    async def _load_gros_of_offices(self, offices: set[int]) -> None:
+        if not offices:
+            return
+        self.gros_by_office.update({office: [] for office in offices})
+        for row in await User.filter(office_id__in=offices, active=True).values(*_PERSON):
+            if Role.GRO.value in (row["roles"] or []):
+                self.people[row["id"]] = _person(row)
+                self.gros_by_office[row["office_id"]].append(row["id"])
+
+    async def _load_gros_of_departments(self, departments: set[int]) -> None:
+        if not departments:
+            return
+        self.gros_by_department.update({department: [] for department in departments})
+        rows = await User.filter(department_id__in=departments, active=True).values(*_PERSON)
+        for row in rows:
+            if Role.GRO.value in (row["roles"] or []):
+                self.people[row["id"]] = _person(row)
+                self.gros_by_department[row["department_id"]].append(row["id"])
+
+    def gros(self, grievance: Grievance) -> list[int]:
+        if grievance.office_id is not None and self.gros_by_office.get(grievance.office_id):
+            return self.gros_by_office[grievance.office_id]
+        if grievance.department_id is None:
+            return []
+        return self.gros_by_department.get(grievance.department_id, [])
+
+    def department_name(self, department_id: int | None, language: str) -> str | None:
+        names = self.departments.get(department_id) if department_id is not None else None
+        if not names:
+            return None
+        return names.get(language) or names.get(DEFAULT_LANGUAGE) or None
+
+
+def _previous_assignee(event: GrievanceEvent) -> int | None:
+    """The assignee before the event, from the timeline's ``before`` (a reopen clears it)."""
+    before = event.before or {}
+    value = before.get("assignee", before.get("assignee_id"))
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _recipients(
+    grievance: Grievance, event: GrievanceEvent, rule: Rule, directory: _Directory
+) -> list[int]:
+    assignee = grievance.assignee_id or _previous_assignee(event)
+    match rule.audience:
+        case Audience.CITIZEN:
+            return [grievance.citizen_id]
+        case Audience.ASSIGNEE:
+            return [assignee] if assignee else []
+        case Audience.ESCALATED_TO:
+            return [grievance.escalated_to_id] if grievance.escalated_to_id else []
+        case Audience.GROS:
+            return directory.gros(grievance)
+        case Audience.ASSIGNEE_OR_GROS:
+            return [assignee] if assignee else directory.gros(grievance)
+
+
+def _cap(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _ist_date(moment: dt.datetime | None) -> str | None:
+    return moment.astimezone(IST).strftime("%d-%m-%Y") if moment else None
+
+
+def event_context(
+    grievance: Grievance, event: GrievanceEvent, language: str, directory: _Directory
+) -> dict[str, str]:
+    """Every placeholder an event template may use, in ``language``."""
+    words = catalogue()
+    officer = directory.people.get(grievance.assignee_id or 0)
+    reason = event.note or grievance.closure_reason
+    rating = grievance.rating if grievance.rating is not None else (event.after or {}).get("rating")
+    return {
+        "registration_number": grievance.registration_number,
+        "status": words.status(str(grievance.status), language),
+        "department": _cap(
+            directory.department_name(grievance.department_id, language)
+            or words.label("no_department", language),
+            NAME_MAX_CHARS,
+        ),
+        "due_date": _ist_date(grievance.due_at) or words.label("no_due_date", language),
+        "officer": _cap(officer.name, NAME_MAX_CHARS)
+        if officer and officer.name
+        else words.label("no_officer", language),
+        "reason": _cap(reason, REASON_MAX_CHARS) if reason else words.label("no_reason", language),
+        "rating": str(rating) if rating is not None else words.label("no_rating", language),
+        "level": str(grievance.escalation_level),
+    }
+
+
+# --- outbox rows ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """An outbox row to write: plain data, cheap to build by the million."""
+
+    grievance_id: int | None
+    connector: str
+    topic: str
+    payload: dict[str, Any]
+    idempotency_key: str
+    next_attempt_at: dt.datetime
+
+
+def _messages(
+    person: Person,
+    rendered: Rendered,
+    key: str,
+    grievance: Grievance | None,
+    due: dt.datetime,
+) -> Iterator[_Row]:
+    """An SMS when the person has a mobile, an e-mail when they have an address."""
+    base: dict[str, Any] = {"template": rendered.template, "language": rendered.language}
+    if grievance is not None:
+        base["registration_number"] = grievance.registration_number
+    grievance_id = grievance.id if grievance is not None else None
+    if person.mobile:
+        yield _Row(
+            grievance_id=grievance_id,
+            connector="sms",
+            topic=f"notify.{rendered.template}",
+            payload={"to": person.mobile, "text": _cap(rendered.text, SMS_MAX_CHARS), **base},
+            idempotency_key=f"{key}:sms",
+            next_attempt_at=due,
+        )
+    if person.email:
+        yield _Row(
+            grievance_id=grievance_id,
+            connector="email",
+            topic=f"notify.{rendered.template}",
+            payload={
+                "to": person.email,
+                "subject": rendered.subject,
+                "text": rendered.text,
+                **base,
+            },
+            idempotency_key=f"{key}:email",
+            next_attempt_at=due,
+        )
+
+
+# a CTE so the driver reports the rows inserted (its INSERT tag parsing reads the OID)
+_PG_INSERT = (
+    "WITH written AS (INSERT INTO outbox_message"
+    " (grievance_id, connector, topic, payload, idempotency_key,"
+    " status, attempts, next_attempt_at, last_error, created_at)"
+    " SELECT v.grievance_id, v.connector, v.topic, v.payload::jsonb, v.key, 'PENDING', 0,"
+    " v.due, '', $7 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],"
+    " $6::timestamptz[]) AS v(grievance_id, connector, topic, payload, key, due)"
+    " ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1)"
+    " SELECT count(*) AS n FROM written"
+)
+_PG_BATCH = 20000
+
+
+async def _write_new(rows: list[_Row]) -> int:
+    """Insert the rows whose idempotency key is not in the outbox yet: one statement per
+    batch on PostgreSQL (the escalation job writes millions), a key check and a bulk
+    insert elsewhere."""
+    unique = list({row.idempotency_key: row for row in rows}.values())
+    if not unique:
+        return 0
+    conn = connections.get("default")
+    if conn.capabilities.dialect == "postgres":
+        written = 0
+        for start in range(0, len(unique), _PG_BATCH):
+            batch = unique[start : start + _PG_BATCH]
+            written += await _pg_insert(conn, batch)
+        return written
+    keys = [row.idempotency_key for row in unique]
+    existing: set[str] = set()
+    for start in range(0, len(keys), KEY_CHECK_BATCH):
+        found = await OutboxMessage.filter(
+            idempotency_key__in=keys[start : start + KEY_CHECK_BATCH]
+        ).values_list("idempotency_key", flat=True)
+        existing.update(str(key) for key in found)
+    fresh = [
+        OutboxMessage(
+            grievance_id=row.grievance_id,
+            connector=row.connector,
+            topic=row.topic,
+            payload=row.payload,
+            idempotency_key=row.idempotency_key,
+            next_attempt_at=row.next_attempt_at,
+        )
+        for row in unique
+        if row.idempotency_key not in existing
+    ]
+    if fresh:
+        await OutboxMessage.bulk_create(fresh, batch_size=1000)
+    return len(fresh)
+
+
+async def _pg_insert(conn: Any, batch: list[_Row]) -> int:
+    rows = await conn.execute_query_dict(
+        _PG_INSERT,
+        [
+            [row.grievance_id for row in batch],
+            [row.connector for row in batch],
+            [row.topic for row in batch],
+            [json.dumps(row.payload, ensure_ascii=False) for row in batch],
+            [row.idempotency_key for row in batch],
+            [row.next_attempt_at for row in batch],
+            dt.datetime.now(dt.UTC),
+        ],
+    )
+    return int(rows[0]["n"])
+
+
+# --- the API ----------------------------------------------------------------------------
+
+
+async def notify_event(settings: Settings, grievance: Grievance, event: GrievanceEvent) -> int:
+    """Write the notifications of one timeline event; returns outbox rows written.
+
+    Call inside the transaction that wrote ``event``; ``grievance`` is the row after it.
+    """
+    return await notify_events(settings, [(grievance, event)])
+
+
+async def notify_events(settings: Settings, items: list[tuple[Grievance, GrievanceEvent]]) -> int:
+    """The bulk form (the escalation job): a few queries per ``CHUNK`` events, none per event."""
+    del settings  # part of the API: sinks and limits may come from it; the rows need none yet
+    directory = _Directory()
+    written = 0
+    for start in range(0, len(items), CHUNK):
+        chunk = items[start : start + CHUNK]
+        planned = [(g, e, rules_for(g, e)) for g, e in chunk]
+        planned = [item for item in planned if item[2]]
+        if not planned:
+            continue
+        await directory.load(planned)
+        due = dt.datetime.now(dt.UTC)
+        rows: list[_Row] = []
+        for grievance, event, rules in planned:
+            rows.extend(_event_rows(grievance, event, rules, directory, due))
+        written += await _write_new(rows)
+    return written
+
+
+def _event_rows(
+    grievance: Grievance,
+    event: GrievanceEvent,
+    rules: list[Rule],
+    directory: _Directory,
+    due: dt.datetime,
+) -> Iterator[_Row]:
+    if event.id is None:
+        raise ValueError(
+            f"GrievanceEvent of {grievance.registration_number} has no id: save it before "
+            "notifying (its id is part of every notification's idempotency key)."
+        )
+    told: set[int] = set()
+    words = catalogue()
+    for rule in rules:
+        for user_id in _recipients(grievance, event, rule, directory):
+            if user_id in told or (user_id == event.actor_id and not rule.ack):
+                continue
+            told.add(user_id)
+            person = directory.people.get(user_id)
+            if person is None:  # inactive or gone: nobody to tell
+                continue
+            language = words.language_for(rule.template, person.language)
+            rendered = words.render(
+                rule.template, language, event_context(grievance, event, language, directory)
+            )
+            key = f"{grievance.registration_number}:{event.id}:{user_id}"
+            yield from _messages(person, rendered, key, grievance, due)
+
+
+# --- daily summaries and reminders ------------------------------------------------------
+
+
+def _require_aware(now: dt.datetime) -> dt.date:
+    if now.tzinfo is None:
+        raise ValueError("now is a naive datetime: pass an aware one (e.g. datetime.now(UTC)).")
+    return now.astimezone(IST).date()
+
+
+async def send_daily_summaries(settings: Settings, now: dt.datetime) -> int:
+    """One summary per HoD of their department's open grievances; once per IST date."""
+    del settings
+    today = _require_aware(now)
+    hods = [(p, dept) for p, _, dept in await _role_holders(Role.HOD) if dept is not None]
+    if not hods:
+        return 0
+    department_ids = {dept for _, dept in hods}
+    counts = await _pendency(department_ids, now)
+    names = {
+        row["id"]: dict(row["names"] or {})
+        for row in await Department.filter(id__in=department_ids).values("id", "names")
+    }
+    words = catalogue()
+    rows: list[_Row] = []
+    for person, dept in hods:
+        language = words.language_for("daily_summary", person.language)
+        figures = counts.get(dept, {})
+        context = {
+            "department": _cap(
+                names.get(dept, {}).get(language)
+                or names.get(dept, {}).get(DEFAULT_LANGUAGE)
+                or str(dept),
+                NAME_MAX_CHARS,
+            ),
+            "date": today.strftime("%d-%m-%Y"),
+            **{name: str(figures.get(name, 0)) for name in _SUMMARY_FIGURES},
+        }
+        rendered = words.render("daily_summary", language, context)
+        key = f"summary:{today.isoformat()}:{person.id}"
+        rows.extend(_messages(person, rendered, key, None, now))
+    return await _write_new(rows)
+
+
+_SUMMARY_FIGURES = (*(b[0] for b in PENDENCY_BUCKETS), OVER_30[0], "total", "overdue")
+
+
+async def _pendency(department_ids: set[int], now: dt.datetime) -> dict[int, dict[str, int]]:
+    """Open grievances per department: by days since filing, in total, and past due."""
+    open_ = Grievance.filter(department_id__in=department_ids, status__in=list(OPEN_STATUSES))
+    ranges: list[tuple[str, dict[str, Any]]] = [
+        (
+            name,
+            {
+                "created_at__lte": now - dt.timedelta(days=low),
+                "created_at__gt": now - dt.timedelta(days=high),
+            },
+        )
+        for name, low, high in PENDENCY_BUCKETS
+    ]
+    ranges.append((OVER_30[0], {"created_at__lte": now - dt.timedelta(days=OVER_30[1])}))
+    ranges.append(("overdue", {"due_at__lt": now}))
+    result: dict[int, dict[str, int]] = {}
+    for name, condition in ranges:
+        rows = (
+            await open_.filter(**condition)
+            .annotate(n=Count("id"))
+            .group_by("department_id")
+            .values("department_id", "n")
+        )
+        for row in rows:
+            result.setdefault(row["department_id"], {})[name] = int(row["n"])
+    for figures in result.values():
+        figures["total"] = sum(figures.get(b[0], 0) for b in PENDENCY_BUCKETS) + figures.get(
+            OVER_30[0], 0
+        )
+    return result
+
+
+async def send_reminders(settings: Settings, now: dt.datetime) -> int:
+    """One reminder per nodal officer with open grievances escalated to them; once per IST date."""
+    del settings
+    today = _require_aware(now)
+    officers = {person.id: person for person, _, _ in await _role_holders(Role.NODAL_OFFICER)}
+    if not officers:
+        return 0
+    open_ = Grievance.filter(escalated_to_id__in=list(officers), status__in=list(OPEN_STATUSES))
+    counts = {
+        row["escalated_to_id"]: int(row["n"])
+        for row in await open_.annotate(n=Count("id"))
+        .group_by("escalated_to_id")
+        .values("escalated_to_id", "n")
+    }
+    words = catalogue()
+    rows: list[_Row] = []
+    for officer_id, count in sorted(counts.items()):
+        person = officers[officer_id]
+        # one indexed query per officer with work (escalated_to_id, due_at), never per grievance
+        numbers = await (
+            Grievance.filter(
+                escalated_to_id=officer_id,
+                status__in=list(OPEN_STATUSES),
+                due_at__isnull=False,
+            )
+            .order_by("due_at", "id")
+            .limit(REMINDER_NUMBERS)
+            .values_list("registration_number", flat=True)
+        )
+        language = words.language_for("reminder", person.language)
+        context = {
+            "count": str(count),
+            "numbers": ", ".join(str(n) for n in numbers) or "-",
+            "date": today.strftime("%d-%m-%Y"),
+        }
+        rendered = words.render("reminder", language, context)
+        rows.extend(
+            _messages(person, rendered, f"reminder:{today.isoformat()}:{officer_id}", None, now)
+        )
+    return await _write_new(rows)
+
+
+async def _role_holders(role: Role) -> list[tuple[Person, int | None, int | None]]:
+    """Active employees holding ``role``: (person, office id, department id).
+
+    Roles are a JSON list, which SQLite cannot search: narrow to active employees in
+    SQL, read only (id, roles), then fetch the few matching people whole.
+    """
+    rows = await User.filter(kind=UserKind.EMPLOYEE, active=True).values_list("id", "roles")
+    ids = [uid for uid, roles in rows if role.value in (roles or [])]
+    if not ids:
+        return []
+    people = await User.filter(id__in=ids).order_by("id").values(*_PERSON)
+    return [(_person(row), row["office_id"], row["department_id"]) for row in people]
