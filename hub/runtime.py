@@ -1,10 +1,11 @@
-"""What a running hub process holds: its settings and its job queue."""
+"""What a running hub process holds: its settings, its job queue and its update broker."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hub.jobs import JobQueue
+from hub.pubsub import Broker, InProcessBroker
 from hub.settings import Settings
 
 
@@ -12,3 +13,4 @@ from hub.settings import Settings
 class Runtime:
     settings: Settings
     jobs: JobQueue
+    broker: Broker = field(default_factory=InProcessBroker)
