@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import time
 from typing import Any, Protocol
@@ -26,7 +27,7 @@ RELAY_JOB = "relay_outbox"
 
 def job_context(settings: Settings) -> dict[str, Any]:
     """What every job gets in ``ctx``: created once per runner or worker."""
-    return {"settings": settings, "relay": Relay(settings, build_registry(settings.connectors))}
+    return {"settings": settings, "relay": Relay(settings, build_registry(settings))}
 
 
 async def relay_outbox(ctx: dict[str, Any]) -> dict[str, int]:
@@ -49,8 +50,48 @@ async def rebuild_routing(ctx: dict[str, Any]) -> dict[str, int]:
     return {"examples": done.examples, "model_id": done.model_id or 0}
 
 
+async def escalate(ctx: dict[str, Any]) -> dict[str, int]:
+    """Escalate grievances whose level's time ran out; close answered ones left unrated."""
+    from hub.runtime import Runtime
+    from hub.services import escalation, lifecycle
+
+    settings: Settings = ctx["settings"]
+    stats = await escalation.escalate_due(settings)
+    runtime = Runtime(settings=settings, jobs=_Quiet())
+    closed = await lifecycle.auto_close_due(runtime)
+    return {"escalated": stats.escalated, "auto_closed": closed}
+
+
+async def digest(ctx: dict[str, Any]) -> dict[str, int]:
+    """The daily summary to each HoD and the reminders to nodal officers: once per IST day
+    however often it runs (the messages' keys carry the date)."""
+    from hub.services import notifications
+
+    settings: Settings = ctx["settings"]
+    moment = dt.datetime.now(dt.UTC)
+    summaries = await notifications.send_daily_summaries(settings, moment)
+    reminders = await notifications.send_reminders(settings, moment)
+    return {"summaries": summaries, "reminders": reminders}
+
+
+class _Quiet:
+    """A job's own queue: the relay runs on its own timer or cron anyway."""
+
+    async def outbox_changed(self) -> None:
+        return None
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+
 ROUTING_JOB = "rebuild_routing"
-JOBS = (relay_outbox, rebuild_routing)
+ESCALATION_JOB = "escalate"
+DIGEST_JOB = "digest"
+JOBS = (relay_outbox, rebuild_routing, escalate, digest)
+IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
 
 
 class JobQueue(Protocol):
@@ -70,6 +111,10 @@ class InProcessRunner:
         self.interval = settings.outbox_poll_seconds
         self.rebuild_every = settings.routing_rebuild_hours * 3600
         self._next_rebuild = time.monotonic() + self.rebuild_every
+        self.escalate_every = settings.escalation_poll_seconds
+        self._next_escalation = time.monotonic() + min(self.escalate_every, 60)
+        self.summary_hour = settings.summary_hour
+        self._digest_day: dt.date | None = None
         self._kick = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -98,12 +143,25 @@ class InProcessRunner:
                 await relay_outbox(self.ctx)
             except Exception:  # keep the loop alive; the rows stay due in the database
                 logger.exception("in-process relay pass failed")
+            if time.monotonic() >= self._next_escalation:
+                self._next_escalation = time.monotonic() + self.escalate_every
+                await self._guarded(escalate, "escalation pass failed")
+            today = dt.datetime.now(IST)
+            if today.hour >= self.summary_hour and self._digest_day != today.date():
+                self._digest_day = today.date()
+                await self._guarded(digest, "daily digest failed")
             if self.rebuild_every and time.monotonic() >= self._next_rebuild:
                 self._next_rebuild += self.rebuild_every
                 try:
                     await rebuild_routing(self.ctx)
                 except Exception:  # the current model keeps serving
                     logger.exception("routing model rebuild failed")
+
+    async def _guarded(self, job: Any, failure: str) -> None:
+        try:
+            await job(self.ctx)
+        except Exception:  # the next pass tries again; state is in the database
+            logger.exception(failure)
 
 
 class ArqQueue:

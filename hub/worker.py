@@ -21,7 +21,17 @@ from arq.cron import cron
 from arq.worker import Worker, func
 
 from hub import db
-from hub.jobs import RELAY_JOB, ROUTING_JOB, job_context, rebuild_routing, relay_outbox
+from hub.jobs import (
+    DIGEST_JOB,
+    ESCALATION_JOB,
+    RELAY_JOB,
+    ROUTING_JOB,
+    digest,
+    escalate,
+    job_context,
+    rebuild_routing,
+    relay_outbox,
+)
 from hub.settings import Settings
 
 logger = logging.getLogger("hub.worker")
@@ -47,6 +57,8 @@ def build_worker(settings: Settings, ctx: dict[str, Any], *, burst: bool = False
         functions=[
             func(relay_outbox, name=RELAY_JOB, keep_result=0, max_tries=3),
             func(rebuild_routing, name=ROUTING_JOB, keep_result=3600, max_tries=1),
+            func(escalate, name=ESCALATION_JOB, keep_result=0, max_tries=1),
+            func(digest, name=DIGEST_JOB, keep_result=0, max_tries=1),
         ],
         cron_jobs=[
             *(
@@ -62,6 +74,22 @@ def build_worker(settings: Settings, ctx: dict[str, Any], *, burst: bool = False
                 ]
                 if (hours := settings.routing_rebuild_hours)
                 else []
+            ),
+            cron(
+                escalate,
+                name=f"cron:{ESCALATION_JOB}",
+                minute=set(range(0, 60, max(1, settings.escalation_poll_seconds // 60))),
+                unique=True,
+                timeout=1800,
+            ),
+            cron(
+                digest,
+                name=f"cron:{DIGEST_JOB}",
+                # the summary hour is IST (UTC+5:30)
+                hour={(settings.summary_hour * 60 - 330) % 1440 // 60},
+                minute={(settings.summary_hour * 60 - 330) % 60},
+                unique=True,
+                timeout=1800,
             ),
             cron(
                 relay_outbox,

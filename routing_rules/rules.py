@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from routing_rules.geo import geometry_problems
 
@@ -63,11 +63,47 @@ class FlatNodeSpec(_NodeFields):
     parent: str | None = Field(default=None, pattern=_CODE_PATTERN)
 
 
+class EscalationLevelSpec(_Strict):
+    role: Literal["lme", "gro", "nodal_officer", "hod"]
+    # hours a grievance may stay at this level; none: until its SLA due date
+    hours: int | None = Field(default=None, ge=1, le=24 * 365)
+
+
+def _matrix_problems(levels: list[EscalationLevelSpec]) -> list[EscalationLevelSpec]:
+    if not levels:
+        raise ValueError("an escalation matrix needs at least one level")
+    roles = [level.role for level in levels]
+    if len(set(roles)) != len(roles):
+        raise ValueError(f"a role appears twice: {roles}")
+    return levels
+
+
+class EscalationSpec(_Strict):
+    # LME -> GRO -> nodal officer -> HoD, hours per level; overrides per category code
+    levels: list[EscalationLevelSpec]
+    categories: dict[str, list[EscalationLevelSpec]] = {}
+
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, value: list[EscalationLevelSpec]) -> list[EscalationLevelSpec]:
+        return _matrix_problems(value)
+
+    @field_validator("categories")
+    @classmethod
+    def _categories(
+        cls, value: dict[str, list[EscalationLevelSpec]]
+    ) -> dict[str, list[EscalationLevelSpec]]:
+        for levels in value.values():
+            _matrix_problems(levels)
+        return value
+
+
 class DepartmentSpec(_Strict):
     code: str = Field(pattern=_CODE_PATTERN, max_length=32)
     names: dict[str, str] = Field(min_length=1)
     sla_days: int | None = Field(default=None, ge=1, le=365)
     active: bool = True
+    escalation: EscalationSpec | None = None
     nodes: list[NodeSpec] = []
 
 
@@ -103,6 +139,8 @@ class Department:
     code: Code
     names: dict[str, str]
     active: bool
+    # {"levels": [{"role", "hours"}], "categories": {code: [...]}}; empty: the hub's default
+    escalation: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -335,8 +373,23 @@ def _cross_check(collected: _Collected, rules: RuleSet) -> list[str]:
                 "a category's destination could not tell them apart"
             )
     rules.departments = [
-        Department(d.code, dict(d.names), d.active) for d, _ in departments.values()
+        Department(
+            d.code,
+            dict(d.names),
+            d.active,
+            d.escalation.model_dump(exclude_defaults=False) if d.escalation else {},
+        )
+        for d, _ in departments.values()
     ]
+    for department, where in departments.values():
+        overrides = department.escalation.categories if department.escalation else {}
+        for code in overrides:
+            node = nodes.get(code)
+            if node is None or node[0].department != department.code:
+                problems.append(
+                    where.at("escalation.categories")
+                    + f": '{code}' is not a category of department '{department.code}'"
+                )
     rules.boundaries = [b for b, _ in boundaries.values()]
     # a reference to something a broken file may define would only add noise
     references: list[str] = [] if collected.incomplete else problems

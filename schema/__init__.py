@@ -12,8 +12,11 @@ from strawberry.extensions import MaskErrors, ParserCache, SchemaExtension, Vali
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from hub.errors import DomainError
 from schema.grievances import GrievanceMutation, GrievanceQuery
+from schema.lifecycle import LifecycleMutation, LifecycleQuery
 from schema.routing import RoutingMutation, RoutingQuery
+from schema.subscriptions import Subscription
 from schema.taxonomy import TaxonomyQuery
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
@@ -21,19 +24,20 @@ logger = logging.getLogger("hub.graphql")
 
 
 @strawberry.type
-class Query(GrievanceQuery, TaxonomyQuery, RoutingQuery):
+class Query(GrievanceQuery, LifecycleQuery, TaxonomyQuery, RoutingQuery):
     pass
 
 
 @strawberry.type
-class Mutation(GrievanceMutation, RoutingMutation):
+class Mutation(GrievanceMutation, LifecycleMutation, RoutingMutation):
     pass
 
 
 def _is_unexpected(error: GraphQLError) -> bool:
     """Mask errors that come from our own code failing, not from the request."""
     original = error.original_error
-    return original is not None and not isinstance(original, GraphQLError | PermissionError)
+    expected = GraphQLError | PermissionError | DomainError
+    return original is not None and not isinstance(original, expected)
 
 
 class HubSchema(strawberry.Schema):
@@ -61,6 +65,7 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
     return HubSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=production),
     )

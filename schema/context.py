@@ -9,8 +9,9 @@ from strawberry.dataloader import DataLoader
 from strawberry.types import Info as _Info
 
 from auth.actor import Actor
-from hub.models import Department, GrievanceEvent, TaxonomyNode
+from hub.models import Attachment, Department, GrievanceEvent, Office, TaxonomyNode, User
 from hub.runtime import Runtime
+from hub.services.attachments import attachments_for
 from hub.services.grievances import events_for
 
 
@@ -22,6 +23,21 @@ async def _departments_by_id(ids: list[int]) -> list[Department | None]:
 async def _categories_by_id(ids: list[int]) -> list[TaxonomyNode | None]:
     rows = {n.id: n for n in await TaxonomyNode.filter(id__in=ids)}
     return [rows.get(i) for i in ids]
+
+
+async def _offices_by_id(ids: list[int]) -> list[Office | None]:
+    rows = {o.id: o for o in await Office.filter(id__in=ids)}
+    return [rows.get(i) for i in ids]
+
+
+async def _users_by_id(ids: list[int]) -> list[User | None]:
+    rows = {u.id: u for u in await User.filter(id__in=ids)}
+    return [rows.get(i) for i in ids]
+
+
+async def _attachments_by_grievance(ids: list[int]) -> list[list[Attachment]]:
+    by_id = await attachments_for(ids)
+    return [by_id[i] for i in ids]
 
 
 async def _events_by_grievance(ids: list[int]) -> list[list[GrievanceEvent]]:
@@ -41,8 +57,17 @@ class Context:
     category_by_id: DataLoader[int, TaxonomyNode | None] = field(
         default_factory=lambda: DataLoader(load_fn=_categories_by_id)
     )
+    office_by_id: DataLoader[int, Office | None] = field(
+        default_factory=lambda: DataLoader(load_fn=_offices_by_id)
+    )
+    user_by_id: DataLoader[int, User | None] = field(
+        default_factory=lambda: DataLoader(load_fn=_users_by_id)
+    )
     events_by_grievance: DataLoader[int, list[GrievanceEvent]] = field(
         default_factory=lambda: DataLoader(load_fn=_events_by_grievance)
+    )
+    attachments_by_grievance: DataLoader[int, list[Attachment]] = field(
+        default_factory=lambda: DataLoader(load_fn=_attachments_by_grievance)
     )
 
 

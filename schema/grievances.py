@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import strawberry
+from strawberry.file_uploads import Upload
 
 from hub import enums
 from hub.errors import DomainError
 from hub.services import grievances as service
 from hub.workflow import IllegalAction
+from schema.attachments import read_uploads
 from schema.context import Info
 from schema.permissions import IsAuthenticated
 from schema.types import Channel, Grievance, UserError
@@ -30,6 +32,9 @@ class FileGrievanceInput:
     client_reference: str | None = strawberry.field(
         default=None,
         description="The filer's own id for this filing: a retry returns the first grievance.",
+    )
+    attachments: list[Upload] | None = strawberry.field(
+        default=None, description="Photos and documents (GraphQL multipart request)."
     )
 
 
@@ -62,6 +67,10 @@ class GrievanceMutation:
     @strawberry.mutation(permission_classes=[IsAuthenticated])
     async def file_grievance(self, info: Info, input: FileGrievanceInput) -> FileGrievancePayload:
         assert info.context.actor is not None
+        try:
+            files = await read_uploads(input.attachments, info.context.runtime.settings)
+        except DomainError as exc:
+            return FileGrievancePayload(grievance=None, errors=errors_of(exc))
         data = service.FilingData(
             description=input.description,
             channel=enums.Channel(input.channel),
@@ -74,6 +83,7 @@ class GrievanceMutation:
             citizen_name=input.citizen_name,
             language=input.language,
             client_reference=input.client_reference,
+            attachments=tuple(files),
         )
         try:
             row = await service.file_grievance(info.context.runtime, info.context.actor, data)

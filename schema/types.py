@@ -10,9 +10,13 @@ from hub import enums
 from hub.models import Department as DepartmentRow
 from hub.models import Grievance as GrievanceRow
 from hub.models import GrievanceEvent, TaxonomyNode
+from hub.services import lifecycle, sla
+from schema.attachments import Attachment, attachments_of
 from schema.context import Info
 
 GrievanceStatus = strawberry.enum(enums.GrievanceStatus, name="GrievanceStatus")
+PendencyBucket = strawberry.enum(sla.Pendency, name="PendencyBucket")
+SlaColour = strawberry.enum(sla.SlaColour, name="SlaColour")
 WorkflowAction = strawberry.enum(enums.Action, name="WorkflowAction")
 Channel = strawberry.enum(enums.Channel, name="Channel")
 
@@ -106,8 +110,107 @@ class TimelineEvent:
 
 
 @strawberry.type
+class Officer:
+    """An officer as a grievance shows them: a name and an id to assign by."""
+
+    id: int
+    name: str
+
+
+@strawberry.type
+class Office:
+    code: str
+    name: str
+
+
+@strawberry.type
+class ActionTakenReport:
+    atr: str
+    closure_reason: str
+    remarks: str
+    at: dt.datetime
+
+
+@strawberry.type
 class Grievance:
     row: strawberry.Private[GrievanceRow]
+
+    @strawberry.field(description="Changes on every action; send it back as expectedVersion.")
+    def version(self) -> int:
+        return self.row.version
+
+    @strawberry.field(description="Days since filing, in the standard pendency buckets.")
+    def pendency_bucket(self) -> PendencyBucket:  # type: ignore[valid-type]
+        return sla.pendency(self.row.created_at, dt.datetime.now(dt.UTC))
+
+    @strawberry.field(
+        description="GREEN in time, AMBER with a quarter of the SLA left, RED late;"
+        " null once answered."
+    )
+    def sla_colour(self) -> SlaColour | None:  # type: ignore[valid-type]
+        if enums.GrievanceStatus(self.row.status) not in enums.OPEN_STATUSES:
+            return None
+        return sla.colour(self.row.created_at, self.row.due_at, dt.datetime.now(dt.UTC))
+
+    @strawberry.field
+    def transfers(self) -> int:
+        return self.row.transfers
+
+    @strawberry.field
+    def reopens(self) -> int:
+        return self.row.reopens
+
+    @strawberry.field(description="0: original; 1: before the appellate authority.")
+    def appeal_level(self) -> int:
+        return self.row.appeal_level
+
+    @strawberry.field
+    def rating(self) -> int | None:
+        return self.row.rating
+
+    @strawberry.field
+    def feedback(self) -> str:
+        return self.row.feedback
+
+    @strawberry.field
+    def answered_at(self) -> dt.datetime | None:
+        return self.row.answered_at
+
+    @strawberry.field
+    def closed_at(self) -> dt.datetime | None:
+        return self.row.closed_at
+
+    @strawberry.field(description="The Action Taken Report, once resolved.")
+    def resolution(self) -> ActionTakenReport | None:
+        found = self.row.resolution
+        if not found:
+            return None
+        return ActionTakenReport(
+            atr=found.get("atr", ""),
+            closure_reason=found.get("closure_reason", ""),
+            remarks=found.get("remarks", ""),
+            at=dt.datetime.fromisoformat(found["at"]),
+        )
+
+    @strawberry.field
+    async def office(self, info: Info) -> Office | None:
+        if self.row.office_id is None:
+            return None
+        row = await info.context.office_by_id.load(self.row.office_id)
+        return Office(code=row.code, name=row.name) if row else None
+
+    @strawberry.field(description="The LME working on it.")
+    async def assignee(self, info: Info) -> Officer | None:
+        return await _officer(info, self.row.assignee_id)
+
+    @strawberry.field(description="The officer answerable at the current escalation level.")
+    async def escalated_to(self, info: Info) -> Officer | None:
+        return await _officer(info, self.row.escalated_to_id)
+
+    @strawberry.field(description="What you may do next (the workflow table, narrowed by scope).")
+    def allowed_actions(self, info: Info) -> list[WorkflowAction]:  # type: ignore[valid-type]
+        actor = info.context.actor
+        return lifecycle.allowed_actions(actor, self.row) if actor else []
 
     @strawberry.field
     def registration_number(self) -> str:
@@ -156,6 +259,17 @@ class Grievance:
         return Department(row=row) if row else None
 
     @strawberry.field
+    async def attachments(self, info: Info) -> list[Attachment]:
+        return await attachments_of(info, self.row.id)
+
+    @strawberry.field
     async def timeline(self, info: Info) -> list[TimelineEvent]:
         events = await info.context.events_by_grievance.load(self.row.id)
         return [TimelineEvent(row=e) for e in events]
+
+
+async def _officer(info: Info, user_id: int | None) -> Officer | None:
+    if user_id is None:
+        return None
+    row = await info.context.user_by_id.load(user_id)
+    return Officer(id=row.id, name=row.name) if row else None

@@ -210,6 +210,42 @@ async def people(settings: Settings) -> People:
     )
 
 
+@dataclass
+class Staff:
+    lme: User
+    other_lme: User
+    nodal: User
+    hod: User
+    wsd_lme: User
+
+
+@pytest.fixture
+async def staff(people: People) -> Staff:
+    """UDD's field officers (at its headquarters), nodal officer and HoD; an LME of WSD."""
+    udd = await Department.get(code="UDD")
+    wsd = await Department.get(code="WSD")
+    hq = await Office.get(code="UDD-HQ")
+
+    async def officer(mobile: str, name: str, role: Role, department: Department) -> User:
+        office = hq if department.id == udd.id and role == Role.LME else None
+        return await User.create(
+            mobile=mobile,
+            name=name,
+            kind=UserKind.EMPLOYEE,
+            roles=[role.value],
+            department=department,
+            office=office,
+        )
+
+    return Staff(
+        lme=await officer("+919700030010", "UDD LME", Role.LME, udd),
+        other_lme=await officer("+919700030011", "UDD LME 2", Role.LME, udd),
+        nodal=await officer("+919700030012", "UDD Nodal", Role.NODAL_OFFICER, udd),
+        hod=await officer("+919700030013", "UDD HoD", Role.HOD, udd),
+        wsd_lme=await officer("+919700040010", "WSD LME", Role.LME, wsd),
+    )
+
+
 @pytest.fixture
 async def client(rt: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client on the ASGI app; the database is already connected by ``database``."""

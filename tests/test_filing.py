@@ -70,13 +70,13 @@ async def test_citizen_files_and_reads_back(
     # one grievance, one event, one outbox row, all written together
     row = await Grievance.get(registration_number=number)
     assert await GrievanceEvent.filter(grievance_id=row.id).count() == 1
-    message = await OutboxMessage.get(grievance_id=row.id)
+    message = await OutboxMessage.get(grievance_id=row.id, connector="log")
     assert message.status == OutboxStatus.PENDING
     assert message.payload["registration_number"] == number
 
     # the job runner delivers it to the log connector
     stats = await runner.run_pending()
-    assert stats["delivered"] == 1
+    assert stats["delivered"] >= 1  # with the SMS acknowledging the filing
     await message.refresh_from_db()
     assert message.status == OutboxStatus.DELIVERED
     assert message.attempts == 1
@@ -184,7 +184,7 @@ async def test_retried_filing_with_client_reference_files_once(
     number = a["fileGrievance"]["grievance"]["registrationNumber"]
     assert b["fileGrievance"]["grievance"]["registrationNumber"] == number
     assert await Grievance.all().count() == 1
-    assert await OutboxMessage.all().count() == 1
+    assert await OutboxMessage.filter(connector="log").count() == 1
 
 
 async def test_concurrent_filings_get_unique_numbers(
@@ -197,4 +197,4 @@ async def test_concurrent_filings_get_unique_numbers(
     numbers = [data_of(b)["fileGrievance"]["grievance"]["registrationNumber"] for b in bodies]
     assert len(set(numbers)) == 20
     assert await Grievance.all().count() == 20
-    assert await OutboxMessage.all().count() == 20
+    assert await OutboxMessage.filter(connector="log").count() == 20

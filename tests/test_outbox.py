@@ -68,7 +68,7 @@ async def test_transient_failure_backs_off_then_delivers(rt: Runtime, people: Pe
 
     first = await relay.run_once()
     assert (first.retried, first.delivered) == (1, 0)
-    message = await OutboxMessage.get()
+    message = await OutboxMessage.get(connector="dept")
     assert message.status == OutboxStatus.PENDING and message.attempts == 1
     assert message.next_attempt_at > outbox.now()  # backed off
     assert "503" in message.last_error
@@ -91,7 +91,7 @@ async def test_dead_after_the_last_attempt_and_replayable(rt: Runtime, people: P
     for _ in range(3):
         await make_due_now()
         await relay.run_once()
-    message = await OutboxMessage.get()
+    message = await OutboxMessage.get(connector="dept")
     assert message.status == OutboxStatus.DEAD and message.attempts == 3
     assert "ConnectionResetError" in message.last_error
     assert (await outbox.counts())["DEAD"] == 1
@@ -111,7 +111,7 @@ async def test_permanent_rejection_is_dead_at_once(rt: Runtime, people: People) 
 async def test_messages_of_one_grievance_go_in_order(rt: Runtime, people: People) -> None:
     rt = Runtime(rt.settings.replace(connectors=("dept",)), rt.jobs)
     [number] = await file_some(rt, people, 1)
-    grievance = (await OutboxMessage.get()).grievance_id
+    grievance = (await OutboxMessage.get(connector="dept")).grievance_id
     for step in range(2, 4):  # two later events for the same grievance
         await OutboxMessage.create(
             grievance_id=grievance,
@@ -138,7 +138,7 @@ async def test_an_expired_lease_is_claimed_again(rt: Runtime, people: People) ->
     rt = Runtime(rt.settings.replace(connectors=("dept",)), rt.jobs)
     await file_some(rt, people, 1)
     # a relay claimed the message and died before recording anything
-    await OutboxMessage.all().update(
+    await OutboxMessage.filter(connector="dept").update(
         status=OutboxStatus.DELIVERING, lease_until=outbox.now() - dt.timedelta(seconds=1)
     )
     assert (await relay_for(rt, DepartmentSystem()).run_once()).delivered == 1

@@ -37,6 +37,35 @@ async def _restore_sqlite_indexes(apps, schema_editor):
             await conn.execute_script(statement)
 
 
+async def _backfill_due(apps, schema_editor):
+    """Every open grievance now has a due date (30 days where its category set none) and
+    a time to escalate, so inboxes can sort by urgency."""
+    import datetime as dt
+
+    conn = schema_editor.client
+    pg = conn.capabilities.dialect == "postgres"
+    update = (
+        "UPDATE grievance SET due_at = $1, escalate_at = $1 WHERE id = $2"
+        if pg
+        else "UPDATE grievance SET due_at = ?, escalate_at = ? WHERE id = ?"
+    )
+    rows = await conn.execute_query_dict(
+        "SELECT id, created_at, due_at FROM grievance WHERE (due_at IS NULL OR escalate_at IS NULL)"
+        " AND status IN ('TRIAGE', 'PENDING_ASSIGNMENT', 'ASSIGNED', 'REASSIGN_REQUESTED',"
+        " 'FORWARDED')"
+    )
+    for row in rows:
+        due = row["due_at"]
+        if due is None:
+            created = row["created_at"]
+            if isinstance(created, str):
+                created = dt.datetime.fromisoformat(created)
+            due = created + dt.timedelta(days=30)
+        elif isinstance(due, str):
+            due = dt.datetime.fromisoformat(due)
+        await conn.execute_query(update, [due, row["id"]] if pg else [due, due, row["id"]])
+
+
 # The timeline is the audit: the database itself refuses to change or remove an event.
 _PG_APPEND_ONLY = """
 CREATE OR REPLACE FUNCTION grievance_event_append_only() RETURNS trigger AS $$
@@ -178,4 +207,5 @@ class Migration(migrations.Migration):
         ),
         ops.RunPython(_append_only, _drop_append_only),
         ops.RunPython(_restore_sqlite_indexes, ops.RunPython.noop),
+        ops.RunPython(_backfill_due, ops.RunPython.noop),
     ]

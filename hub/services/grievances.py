@@ -16,7 +16,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from auth.actor import Actor
-from hub import outbox, workflow
+from hub import outbox, pubsub, workflow
 from hub.enums import Action, Channel, GrievanceStatus, Role, UserKind
 from hub.errors import DomainError, FieldError
 from hub.models import (
@@ -29,7 +29,7 @@ from hub.models import (
     User,
 )
 from hub.runtime import Runtime
-from hub.services import jurisdiction, routing
+from hub.services import attachments, escalation, jurisdiction, notifications, routing, sla
 from hub.services.registration import next_registration_number
 
 DESCRIPTION_MIN = 10
@@ -52,6 +52,7 @@ class FilingData:
     citizen_name: str | None = None
     language: str = "en"
     client_reference: str | None = None  # the filer's own id: a retried filing returns the first
+    attachments: tuple[attachments.Incoming, ...] = ()  # photos and documents
 
 
 def normalise_mobile(raw: str) -> str | None:
@@ -110,25 +111,36 @@ async def file_grievance(rt: Runtime, actor: Actor, data: FilingData) -> Grievan
     filed_at = dt.datetime.now(dt.UTC)
     dept_code = acting.department if acting else UNROUTED_DEPARTMENT
     number = await next_registration_number(rt.settings, dept_code, filed_at)
-    due = (
-        filed_at + dt.timedelta(days=category.sla_days) if category and category.sla_days else None
+    sla_days = category.sla_days if category and category.sla_days else None
+    due = sla.due_at(rt.settings, filed_at, sla_days or rt.settings.default_sla_days)
+    stored = (
+        await attachments.accept(rt.settings, list(data.attachments), "photo")
+        if data.attachments
+        else []
     )
-    for attempt in (1, 2):
-        try:
-            async with in_transaction():
-                grievance = await _write_filing(
-                    rt, actor, data, number, status, category, boundary, due, acting, decision
-                )
-            break
-        except IntegrityError:
-            # a concurrent retry of the same filing won the race: answer with its grievance
-            existing = await _previous_filing(actor, data)
-            if existing is not None:
-                return existing
-            if attempt == 2:
-                raise
-            # else: the citizen's account was created concurrently; the second pass finds it
+    try:
+        for attempt in (1, 2):
+            try:
+                async with in_transaction():
+                    grievance, event = await _write_filing(
+                        rt, actor, data, number, status, category, boundary, due, acting, decision
+                    )
+                    await attachments.record(stored, grievance.id, event.id, actor.user_id)
+                break
+            except IntegrityError:
+                # a concurrent retry of the same filing won the race: answer with its grievance
+                existing = await _previous_filing(actor, data)
+                if existing is not None:
+                    await attachments.discard(rt.settings, stored)
+                    return existing
+                if attempt == 2:
+                    raise
+                # else: the citizen's account was created concurrently; the second pass finds it
+    except BaseException:
+        await attachments.discard(rt.settings, stored)
+        raise
     await rt.jobs.outbox_changed()
+    await pubsub.announce(rt, grievance, event)
     return grievance
 
 
@@ -143,7 +155,7 @@ async def _write_filing(
     due: dt.datetime | None,
     acting: jurisdiction.Resolution | None,
     decision: routing.Decision | None,
-) -> Grievance:
+) -> tuple[Grievance, GrievanceEvent]:
     citizen_id = await _citizen_id(actor, data)
     department_id = acting.department_id if acting else None
     if department_id is None and decision is not None and decision.department_code:
@@ -165,6 +177,16 @@ async def _write_filing(
         description=data.description.strip(),
         status=status,
         due_at=due,
+        escalate_at=escalation.deadline(
+            await escalation.matrix_for(
+                Grievance(
+                    department_id=department_id, category_id=category.id if category else None
+                )
+            ),
+            0,
+            dt.datetime.now(dt.UTC),
+            due,
+        ),
     )
     if (system := _filer_system(actor, data)) is not None:
         await ExternalLink.create(
@@ -181,7 +203,6 @@ async def _write_filing(
                 "category": None,
                 "department": None,
                 "office": None,
-                "due_at": None,
             }
             note = "filed without a category"
         else:
@@ -211,6 +232,7 @@ async def _write_filing(
             after={**after, "routing": decision.record()},
             note=decision.explanation,
         )
+    await notifications.notify_event(rt.settings, grievance, event)
     await outbox.enqueue(
         grievance,
         FILED_TOPIC,
@@ -218,7 +240,7 @@ async def _write_filing(
         key=f"{number}:{event.id}",
         connectors=rt.settings.connectors,
     )
-    return grievance
+    return grievance, event
 
 
 async def _acting(
@@ -243,6 +265,15 @@ def _snapshot(
         "office": acting.office.code if acting and acting.office else None,
         "due_at": grievance.due_at.isoformat() if grievance.due_at else None,
         "filed_at": grievance.created_at.isoformat(),
+        "assignee": grievance.assignee_id,
+        "escalation_level": grievance.escalation_level,
+        "escalated_to": grievance.escalated_to_id,
+        "transfers": grievance.transfers,
+        "reopens": grievance.reopens,
+        "appeal_level": grievance.appeal_level,
+        "closure_reason": grievance.closure_reason,
+        "rating": grievance.rating,
+        "version": grievance.version,
     }
 
 

@@ -39,7 +39,11 @@ async def load_rule_set(rules: RuleSet) -> LoadReport:
     async with in_transaction():
         departments = {d.code: d for d in await Department.all()}
         for spec in rules.departments:
-            values: dict[str, Any] = {"names": spec.names, "active": spec.active}
+            values: dict[str, Any] = {
+                "names": spec.names,
+                "active": spec.active,
+                "escalation": spec.escalation,
+            }
             department = departments.get(spec.code)
             if department is None:
                 departments[spec.code] = await Department.create(code=spec.code, **values)
