@@ -237,6 +237,7 @@ class GrievanceEvent(Model):
     created_at = fields.DatetimeField(auto_now_add=True)
     grievance_id: int
     actor_id: int | None
+    actor_office_id: int | None
 
     class Meta:
         table = "grievance_event"

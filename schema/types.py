@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import strawberry
+from strawberry.scalars import JSON
 
 from hub import enums
 from hub.models import Department as DepartmentRow
@@ -103,6 +104,26 @@ class TimelineEvent:
     @strawberry.field
     def note(self) -> str:
         return self.row.note
+
+    @strawberry.field(description="Who acted; null for the hub itself (system).")
+    async def actor(self, info: Info) -> Officer | None:
+        return await _officer(info, self.row.actor_id)
+
+    @strawberry.field(description="The office the actor acted from.")
+    async def office(self, info: Info) -> Office | None:
+        office_id = self.row.actor_office_id
+        if office_id is None:
+            return None
+        row = await info.context.office_by_id.load(office_id)
+        return Office(code=row.code, name=row.name) if row else None
+
+    @strawberry.field(description="What the action changed, as it was before.")
+    def before(self) -> JSON:
+        return JSON({k: v for k, v in self.row.before.items() if k != "routing"})
+
+    @strawberry.field(description="What the action changed, as it is after.")
+    def after(self) -> JSON:
+        return JSON({k: v for k, v in self.row.after.items() if k != "routing"})
 
     @strawberry.field
     def at(self) -> dt.datetime:

@@ -174,3 +174,21 @@ async def test_a_gro_lists_the_lmes_to_assign_to(
     listed = data_of(await gql(client, query, as_user=people.udd_gro))["officers"]
     assert {o["id"] for o in listed} == {staff.lme.id, staff.other_lme.id}
     assert data_of(await gql(client, query, as_user=people.asha))["officers"] == []
+
+
+async def test_the_timeline_shows_who_acted_from_where_and_what_changed(
+    client: httpx.AsyncClient, rt: Runtime, people: People, staff: Staff
+) -> None:
+    filed = await file(rt, people.asha)
+    await act(
+        rt, people.udd_gro, Action.ASSIGN, filed.registration_number, assignee_id=staff.lme.id
+    )
+    query = """query R($n: String!) { grievance(registrationNumber: $n) {
+      timeline { action actorRole actor { name } office { code } before after } } }"""
+    body = data_of(await gql(client, query, {"n": filed.registration_number}, as_user=people.asha))
+    filing, assigning = body["grievance"]["timeline"]
+    assert filing["actor"] == {"name": "Asha"} and filing["before"] == {}
+    assert assigning["actor"] == {"name": "UDD GRO"}
+    assert assigning["office"] == {"code": "UDD-HQ"}
+    assert assigning["before"]["assignee"] is None
+    assert assigning["after"]["assignee"] == staff.lme.id and assigning["after"]["version"] == 2
