@@ -25,7 +25,7 @@ from tortoise import connections
 
 from auth.actor import Actor
 from hub import db
-from hub.jobs import JobQueue, make_queue
+from hub.jobs import InProcessRunner, JobQueue, make_queue
 from hub.logs import request_id
 from hub.pubsub import Broker, make_broker
 from hub.runtime import Runtime
@@ -251,6 +251,8 @@ def create_app(
     queue = jobs or make_queue(settings)
     updates = broker or make_broker(settings)
     runtime = Runtime(settings=settings, jobs=queue, broker=updates)
+    if isinstance(queue, InProcessRunner):  # its jobs' changes reach this app's subscribers
+        queue.ctx["broker"] = updates
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

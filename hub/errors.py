@@ -22,3 +22,12 @@ class DomainError(Exception):
     @classmethod
     def one(cls, field: str, code: str, message: str) -> DomainError:
         return cls([FieldError(field, code, message)])
+
+
+def nul_problems(fields: dict[str, str | None]) -> list[FieldError]:
+    """Text no database should store (PostgreSQL cannot): a NUL byte, named by field."""
+    return [
+        FieldError(name, "invalid", "Has a NUL byte; send text only.")
+        for name, value in fields.items()
+        if value and "\x00" in value
+    ]

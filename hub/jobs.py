@@ -56,8 +56,13 @@ async def escalate(ctx: dict[str, Any]) -> dict[str, int]:
     from hub.services import escalation, lifecycle
 
     settings: Settings = ctx["settings"]
-    stats = await escalation.escalate_due(settings)
-    runtime = Runtime(settings=settings, jobs=_Quiet())
+    broker = ctx.get("broker")  # the process's: subscribers hear of the job's changes too
+    stats = await escalation.escalate_due(settings, broker=broker)
+    runtime = (
+        Runtime(settings=settings, jobs=_Quiet(), broker=broker)
+        if broker is not None
+        else Runtime(settings=settings, jobs=_Quiet())
+    )
     closed = await lifecycle.auto_close_due(runtime)
     return {"escalated": stats.escalated, "auto_closed": closed}
 

@@ -186,6 +186,8 @@ class Grievance(Model):
     closure_reason = fields.CharField(max_length=64, default="")
     rating: int | None = fields.SmallIntField(null=True)
     feedback = fields.TextField(default="")
+    # when the SLA clock last (re)started: filing, or a reopen, transfer or appeal
+    clock_started_at = fields.DatetimeField(null=True)
     # when the grievance was last answered (RESOLVED or REJECTED): windows run from here
     answered_at = fields.DatetimeField(null=True)
     closed_at = fields.DatetimeField(null=True)

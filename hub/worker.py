@@ -32,6 +32,7 @@ from hub.jobs import (
     rebuild_routing,
     relay_outbox,
 )
+from hub.pubsub import make_broker
 from hub.settings import Settings
 
 logger = logging.getLogger("hub.worker")
@@ -113,11 +114,13 @@ async def supervise(settings: Settings, stop: asyncio.Event, *, burst: bool = Fa
     await db.connect(settings)
     restarts = 0
     delay = 1.0
+    broker = make_broker(settings)  # hub replicas hear of the jobs' changes (Redis pub/sub)
     try:
         # Inside the try: a refused start must still close the database, or the
         # SQLite driver's thread keeps the process alive after the message.
         await db.require_migrated()
-        ctx = job_context(settings)
+        await broker.start()
+        ctx = {**job_context(settings), "broker": broker}
         while not stop.is_set():
             worker = build_worker(settings, dict(ctx), burst=burst)
             started = time.monotonic()
@@ -149,6 +152,7 @@ async def supervise(settings: Settings, stop: asyncio.Event, *, burst: bool = Fa
                 await asyncio.wait_for(stop.wait(), timeout=delay * random.uniform(0.8, 1.2))
             delay = min(MAX_RESTART_DELAY, delay * 2)
     finally:
+        await broker.stop()
         await db.disconnect()
     return restarts
 

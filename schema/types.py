@@ -171,7 +171,8 @@ class Grievance:
     def sla_colour(self) -> SlaColour | None:  # type: ignore[valid-type]
         if enums.GrievanceStatus(self.row.status) not in enums.OPEN_STATUSES:
             return None
-        return sla.colour(self.row.created_at, self.row.due_at, dt.datetime.now(dt.UTC))
+        started = self.row.clock_started_at or self.row.created_at
+        return sla.colour(started, self.row.due_at, dt.datetime.now(dt.UTC))
 
     @strawberry.field
     def transfers(self) -> int:

@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 
 from auth.actor import Actor
-from hub.enums import Action, Channel, GrievanceStatus
+from hub import pubsub
+from hub.enums import Action, Channel, GrievanceStatus, UserKind
 from hub.errors import DomainError
-from hub.models import Department, Grievance, GrievanceEvent, User
+from hub.models import Department, Grievance, GrievanceEvent, OutboxMessage, User
 from hub.runtime import Runtime
-from hub.services import escalation, lifecycle
+from hub.services import escalation, lifecycle, sla, tracking
 from hub.services.grievances import FilingData, file_grievance
 from hub.services.users import actor_for
 from hub.workflow import IllegalAction
@@ -362,3 +363,99 @@ async def test_random_action_sequences_rebuild_from_the_timeline(
     assert [e.after.get("version") for e in events if e.action != "ROUTE"] == sorted(
         {e.after.get("version") for e in events if e.action != "ROUTE"}
     )
+
+
+# --- what a review found: each must be a typed error or right, never a 500 -----------------
+
+
+async def test_a_nul_byte_in_any_text_is_a_field_error(
+    rt: Runtime, people: People, staff: Staff
+) -> None:
+    filed = await file(rt, people.asha)
+    number = filed.registration_number
+    await act(rt, people.udd_gro, Action.ASSIGN, number, assignee_id=staff.lme.id)
+    with pytest.raises(DomainError) as refused:
+        await act(
+            rt, staff.lme, Action.RESOLVE, number, atr="Cleared the \x00 lane fully",
+            closure_reason="REDRESSED",
+        )  # fmt: skip
+    assert (refused.value.errors[0].field, refused.value.errors[0].code) == ("atr", "invalid")
+    with pytest.raises(DomainError) as missing:
+        await act(rt, people.asha, Action.COMMENT, number + "\x00", note="Hello there")
+    assert missing.value.errors[0].code == "not_found"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "2024-01-01T00:00:00+00:00|99999999999999999999",
+        "2024-01-01T00:00:00|5",
+        "0001-01-01T00:00:00+05:30|5",
+        "|5",
+        "not a cursor",
+    ],
+)
+async def test_a_forged_cursor_is_a_field_error(people: People, raw: str) -> None:
+    import base64
+
+    cursor = base64.urlsafe_b64encode(raw.encode()).decode()
+    for listing in (tracking.inbox, tracking.mine):
+        with pytest.raises(DomainError) as refused:
+            await listing(actor_for(people.asha), 20, cursor)
+        assert refused.value.errors[0].field == "after"
+
+
+@pytest.mark.parametrize("field", ["filed_from", "filed_to"])
+async def test_search_dates_out_of_range_are_field_errors(people: People, field: str) -> None:
+    criteria = tracking.Search(
+        **{field: dt.date(9999, 12, 31) if field == "filed_to" else dt.date(1, 1, 1)}
+    )
+    with pytest.raises(DomainError) as refused:
+        await tracking.search(actor_for(people.udd_gro), criteria)
+    assert refused.value.errors[0].code == "out_of_range"
+
+
+async def test_a_state_triage_cell_rejects_spam_it_cannot_route(
+    rt: Runtime, people: People
+) -> None:
+    cell = await User.create(
+        mobile="+919700099002", name="Triage cell", kind=UserKind.EMPLOYEE, roles=["gro"]
+    )
+    spam = await file_grievance(
+        rt,
+        actor_for(people.asha),
+        FilingData(description="Win a lottery now click here now!!", channel=Channel.SMS),
+    )
+    assert spam.status == S.TRIAGE and spam.department_id is None
+    rejected = await act(rt, cell, Action.REJECT, spam.registration_number, note="Spam message")
+    assert rejected.status == S.REJECTED
+
+
+async def test_escalation_reaches_connected_systems_and_subscribers(
+    rt: Runtime, people: People, staff: Staff
+) -> None:
+    filed = await file(rt, people.asha)
+    await Grievance.filter(id=filed.id).update(
+        escalate_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    )
+    channel = pubsub.grievance_channel(filed.registration_number)
+    async with rt.broker.subscribe(channel) as feed:
+        assert (await escalation.escalate_due(rt.settings, broker=rt.broker)).escalated == 1
+        update = await asyncio.wait_for(feed.__anext__(), timeout=5)
+    assert (update["action"], update["version"]) == ("ESCALATE", 2)
+    sent = await OutboxMessage.filter(grievance_id=filed.id, topic="grievance.changed")
+    assert [(m.connector, m.payload["action"]) for m in sent] == [("log", "ESCALATE")]
+
+
+async def test_a_reopened_grievance_starts_a_fresh_clock(
+    rt: Runtime, people: People, staff: Staff
+) -> None:
+    resolved = await _resolved(rt, people, staff)
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=40)
+    await Grievance.filter(id=resolved.id).update(created_at=long_ago)
+    reopened = await act(
+        rt, people.asha, Action.REOPEN, resolved.registration_number, note="It is back again"
+    )
+    assert reopened.clock_started_at is not None and reopened.due_at is not None
+    started = reopened.clock_started_at
+    assert sla.colour(started, reopened.due_at, dt.datetime.now(dt.UTC)) == sla.SlaColour.GREEN

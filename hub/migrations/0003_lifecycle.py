@@ -143,6 +143,11 @@ class Migration(migrations.Migration):
         ),
         ops.AddField(
             model_name='Grievance',
+            name='clock_started_at',
+            field=fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
+        ),
+        ops.AddField(
+            model_name='Grievance',
             name='closure_reason',
             field=fields.CharField(default='', max_length=64),
         ),

@@ -25,12 +25,15 @@ from tortoise.transactions import in_transaction
 
 from hub.enums import OPEN_STATUSES, Action, Role, UserKind
 from hub.models import Department, Grievance, GrievanceEvent, TaxonomyNode, User
+from hub.outbox import OutboxRow, write_new
+from hub.pubsub import Broker, grievance_channel, update_message
 from hub.services import notifications
 from hub.settings import Settings
 
 logger = logging.getLogger("hub.escalation")
 
 BATCH = 2000
+CHANGED_TOPIC = "grievance.changed"  # as hub.services.lifecycle writes it
 
 
 @dataclass(frozen=True)
@@ -181,18 +184,30 @@ class EscalationStats:
 
 
 async def escalate_due(
-    settings: Settings, now: dt.datetime | None = None, batch: int = BATCH
+    settings: Settings,
+    now: dt.datetime | None = None,
+    batch: int = BATCH,
+    broker: Broker | None = None,
 ) -> EscalationStats:
-    """Escalate every open grievance whose level's time has run out, once per level."""
+    """Escalate every open grievance whose level's time has run out, once per level.
+
+    Like any action, each step is a timeline event, notifications, a message to every
+    connected system and (after the commit) an update to the grievance's subscribers."""
     moment = now or dt.datetime.now(dt.UTC)
     stats = EscalationStats()
     officers = await Officers.load()
     matrices = _Matrices()
     while True:
-        done = await _escalate_batch(settings, moment, batch, officers, matrices, stats)
+        done, written = await _escalate_batch(settings, moment, batch, officers, matrices, stats)
         if done == 0:
             break
         stats.batches += 1
+        if broker is not None:
+            for grievance, event in written:
+                await broker.publish(
+                    grievance_channel(grievance.registration_number),
+                    update_message(grievance, event),
+                )
     if stats.escalated:
         logger.info("escalated %s grievances in %s batches", stats.escalated, stats.batches)
     return stats
@@ -221,7 +236,7 @@ async def _escalate_batch(
     officers: Officers,
     matrices: _Matrices,
     stats: EscalationStats,
-) -> int:
+) -> tuple[int, list[tuple[Grievance, GrievanceEvent]]]:
     async with in_transaction() as conn:
         rows = (
             await Grievance.filter(escalate_at__lte=now, status__in=list(OPEN_STATUSES))
@@ -231,7 +246,7 @@ async def _escalate_batch(
             .using_db(conn)
         )
         if not rows:
-            return 0
+            return 0, []
         steps: list[tuple[Grievance, Step | None]] = []
         for grievance in rows:
             steps.append(
@@ -267,14 +282,37 @@ async def _escalate_batch(
                 stats.by_level[step.level] = stats.by_level.get(step.level, 0) + 1
             elif step is None:
                 stats.at_top += 1
+        pairs: list[tuple[Grievance, GrievanceEvent]] = []
         if events:
-            written = await _write_events(conn, events)
             by_id = {g.id: g for g, _ in steps}
-            await notifications.notify_events(
-                settings, [(by_id[e.grievance_id], e) for e in written]
-            )
+            pairs = [(by_id[e.grievance_id], e) for e in await _write_events(conn, events)]
+            await notifications.notify_events(settings, pairs)
+            await write_new(_connector_rows(settings, pairs, now))
         stats.escalated += len(events)
-        return len(rows)
+        return len(rows), pairs
+
+
+def _connector_rows(
+    settings: Settings, pairs: list[tuple[Grievance, GrievanceEvent]], now: dt.datetime
+) -> list[OutboxRow]:
+    """What every connected system hears of an escalation, as of any other action."""
+    return [
+        OutboxRow(
+            grievance_id=grievance.id,
+            connector=name,
+            topic=CHANGED_TOPIC,
+            payload={
+                "registration_number": grievance.registration_number,
+                "action": Action.ESCALATE.value,
+                "event_id": event.id,
+                **event.after,
+            },
+            idempotency_key=f"{grievance.registration_number}:{event.id}:{name}",
+            next_attempt_at=now,
+        )
+        for grievance, event in pairs
+        for name in settings.connectors
+    ]
 
 
 async def _apply(

@@ -75,6 +75,8 @@ def visible_to(actor: Actor) -> Q:
 
 
 async def get_grievance(actor: Actor, registration_number: str) -> Grievance | None:
+    if "\x00" in registration_number:
+        return None
     return await Grievance.filter(
         visible_to(actor), registration_number=registration_number
     ).first()
@@ -177,6 +179,7 @@ async def _write_filing(
         description=data.description.strip(),
         status=status,
         due_at=due,
+        clock_started_at=dt.datetime.now(dt.UTC),
         escalate_at=escalation.deadline(
             await escalation.matrix_for(
                 Grievance(

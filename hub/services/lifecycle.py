@@ -25,7 +25,7 @@ from tortoise.transactions import in_transaction
 from auth.actor import Actor
 from hub import outbox, pubsub, workflow
 from hub.enums import OPEN_STATUSES, Action, GrievanceStatus, Role, UserKind
-from hub.errors import DomainError, FieldError
+from hub.errors import DomainError, FieldError, nul_problems
 from hub.models import (
     Boundary,
     Department,
@@ -42,7 +42,7 @@ from hub.services.grievances import leaf_category, visible_to
 from hub.settings import Settings
 
 S = GrievanceStatus
-CHANGED_TOPIC = "grievance.changed"
+CHANGED_TOPIC = escalation.CHANGED_TOPIC
 NOTE_MAX = 2000
 ATR_MIN = 10
 ATR_MAX = 5000
@@ -169,12 +169,41 @@ class _Ctx:
 Planner = Callable[[_Ctx], Awaitable[None]]
 
 
-async def act(
-    rt: Runtime, actor: Actor, request: ActionRequest, *, extra_scope: Q | None = None
-) -> Grievance:
+def triage_scope(actor: Actor) -> Q:
+    """Who may triage: statewide roles all of it; a department's GROs its best guesses; GROs
+    of no department (a state triage cell) what the hub could not guess at all."""
+    if actor.is_statewide:
+        return Q()
+    if actor.has(Role.GRO):
+        if actor.department_id is not None:
+            return Q(department_id=actor.department_id)
+        return Q(department_id=None)
+    return Q(id=-1)
+
+
+_TRIAGE_ACTIONS = frozenset({Action.CATEGORISE, Action.REJECT})
+
+
+async def act(rt: Runtime, actor: Actor, request: ActionRequest) -> Grievance:
     """Take one workflow action; raise ``DomainError`` or ``workflow.IllegalAction``."""
     number = request.registration_number.strip()
-    scope = visible_to(actor) if extra_scope is None else visible_to(actor) | extra_scope
+    if "\x00" in number:
+        raise not_found(number.replace("\x00", ""))
+    problems = nul_problems(
+        {
+            "note": request.note,
+            "categoryCode": request.category_code,
+            "atr": request.atr,
+            "closureReason": request.closure_reason,
+            "remarks": request.remarks,
+            "feedback": request.feedback,
+        }
+    )
+    if problems:
+        raise DomainError(problems)
+    scope = visible_to(actor)
+    if request.action in _TRIAGE_ACTIONS:  # the triage queue's own scope
+        scope |= Q(triage_scope(actor), status=S.TRIAGE)
     grievance = await Grievance.filter(scope, registration_number=number).first()
     if grievance is None:
         raise not_found(number)
@@ -240,7 +269,11 @@ def _check_scope(actor: Actor, grievance: Grievance, action: Action) -> None:
         or (actor.has(Role.DEPARTMENT_SYSTEM) and actor.department_id == grievance.department_id)
     ):
         problem = "on a grievance not assigned to you"
-    elif action in _OFFICE_GRO and not _in_office(actor, grievance):
+    elif (
+        action in _OFFICE_GRO
+        and grievance.status != S.TRIAGE  # triage is scoped by its queue
+        and not _in_office(actor, grievance)
+    ):
         problem = "on a grievance of another office"
     if problem:
         state = GrievanceStatus(grievance.status)
@@ -367,7 +400,11 @@ async def _check_hops(grievance: Grievance, category: TaxonomyNode) -> None:
 
 
 def _restart_clock(
-    ctx: _Ctx, due: dt.datetime, level: int = 0, escalated_to: int | None = None
+    ctx: _Ctx,
+    due: dt.datetime,
+    level: int = 0,
+    escalated_to: int | None = None,
+    started: dt.datetime | None = None,
 ) -> None:
     """A fresh SLA: a new due date, the escalation ladder from ``level``."""
     grievance, change = ctx.grievance, ctx.change
@@ -376,6 +413,7 @@ def _restart_clock(
     change.set(grievance, "escalated_to_id", escalated_to)
     change.restart_level = level
     change.fields["answered_at"] = None
+    change.fields["clock_started_at"] = started or ctx.now
 
 
 async def _reject(ctx: _Ctx) -> None:
@@ -555,7 +593,7 @@ async def _categorise(ctx: _Ctx) -> None:
         grievance, "office_id", office.id if office else None, office.code if office else None
     )
     due = sla.due_at(settings, grievance.created_at, category.sla_days or settings.default_sla_days)
-    _restart_clock(ctx, due)
+    _restart_clock(ctx, due, started=grievance.created_at)
     change.note = _note(ctx, required=False)
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 import string
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from tortoise import connections
 from tortoise.functions import Count
 
 from hub.enums import OPEN_STATUSES, Action, GrievanceStatus, Role, UserKind
-from hub.models import Department, Grievance, GrievanceEvent, OutboxMessage, User
+from hub.models import Department, Grievance, GrievanceEvent, User
+from hub.outbox import OutboxRow, write_new
 from hub.settings import Settings
 
 TEMPLATES_FILE = Path(__file__).resolve().parent.parent / "templates" / "notifications.yaml"
@@ -37,7 +36,6 @@ NAME_MAX_CHARS = 60
 # Grievances per round of the bulk path: each round is one user query, one key check
 # and one insert, whatever the number of grievances.
 CHUNK = 500
-KEY_CHECK_BATCH = 900  # below SQLite's smallest host-parameter limit
 REMINDER_NUMBERS = 3
 # (name, lower bound inclusive, upper bound exclusive) of days since filing
 PENDENCY_BUCKETS = (("under_7", 0, 7), ("days_7_15", 7, 15), ("days_15_30", 15, 30))
@@ -431,32 +429,20 @@ def event_context(
 # --- outbox rows ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Row:
-    """An outbox row to write: plain data, cheap to build by the million."""
-
-    grievance_id: int | None
-    connector: str
-    topic: str
-    payload: dict[str, Any]
-    idempotency_key: str
-    next_attempt_at: dt.datetime
-
-
 def _messages(
     person: Person,
     rendered: Rendered,
     key: str,
     grievance: Grievance | None,
     due: dt.datetime,
-) -> Iterator[_Row]:
+) -> Iterator[OutboxRow]:
     """An SMS when the person has a mobile, an e-mail when they have an address."""
     base: dict[str, Any] = {"template": rendered.template, "language": rendered.language}
     if grievance is not None:
         base["registration_number"] = grievance.registration_number
     grievance_id = grievance.id if grievance is not None else None
     if person.mobile:
-        yield _Row(
+        yield OutboxRow(
             grievance_id=grievance_id,
             connector="sms",
             topic=f"notify.{rendered.template}",
@@ -465,7 +451,7 @@ def _messages(
             next_attempt_at=due,
         )
     if person.email:
-        yield _Row(
+        yield OutboxRow(
             grievance_id=grievance_id,
             connector="email",
             topic=f"notify.{rendered.template}",
@@ -478,74 +464,6 @@ def _messages(
             idempotency_key=f"{key}:email",
             next_attempt_at=due,
         )
-
-
-# a CTE so the driver reports the rows inserted (its INSERT tag parsing reads the OID)
-_PG_INSERT = (
-    "WITH written AS (INSERT INTO outbox_message"
-    " (grievance_id, connector, topic, payload, idempotency_key,"
-    " status, attempts, next_attempt_at, last_error, created_at)"
-    " SELECT v.grievance_id, v.connector, v.topic, v.payload::jsonb, v.key, 'PENDING', 0,"
-    " v.due, '', $7 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],"
-    " $6::timestamptz[]) AS v(grievance_id, connector, topic, payload, key, due)"
-    " ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1)"
-    " SELECT count(*) AS n FROM written"
-)
-_PG_BATCH = 20000
-
-
-async def _write_new(rows: list[_Row]) -> int:
-    """Insert the rows whose idempotency key is not in the outbox yet: one statement per
-    batch on PostgreSQL (the escalation job writes millions), a key check and a bulk
-    insert elsewhere."""
-    unique = list({row.idempotency_key: row for row in rows}.values())
-    if not unique:
-        return 0
-    conn = connections.get("default")
-    if conn.capabilities.dialect == "postgres":
-        written = 0
-        for start in range(0, len(unique), _PG_BATCH):
-            batch = unique[start : start + _PG_BATCH]
-            written += await _pg_insert(conn, batch)
-        return written
-    keys = [row.idempotency_key for row in unique]
-    existing: set[str] = set()
-    for start in range(0, len(keys), KEY_CHECK_BATCH):
-        found = await OutboxMessage.filter(
-            idempotency_key__in=keys[start : start + KEY_CHECK_BATCH]
-        ).values_list("idempotency_key", flat=True)
-        existing.update(str(key) for key in found)
-    fresh = [
-        OutboxMessage(
-            grievance_id=row.grievance_id,
-            connector=row.connector,
-            topic=row.topic,
-            payload=row.payload,
-            idempotency_key=row.idempotency_key,
-            next_attempt_at=row.next_attempt_at,
-        )
-        for row in unique
-        if row.idempotency_key not in existing
-    ]
-    if fresh:
-        await OutboxMessage.bulk_create(fresh, batch_size=1000)
-    return len(fresh)
-
-
-async def _pg_insert(conn: Any, batch: list[_Row]) -> int:
-    rows = await conn.execute_query_dict(
-        _PG_INSERT,
-        [
-            [row.grievance_id for row in batch],
-            [row.connector for row in batch],
-            [row.topic for row in batch],
-            [json.dumps(row.payload, ensure_ascii=False) for row in batch],
-            [row.idempotency_key for row in batch],
-            [row.next_attempt_at for row in batch],
-            dt.datetime.now(dt.UTC),
-        ],
-    )
-    return int(rows[0]["n"])
 
 
 # --- the API ----------------------------------------------------------------------------
@@ -572,10 +490,10 @@ async def notify_events(settings: Settings, items: list[tuple[Grievance, Grievan
             continue
         await directory.load(planned)
         due = dt.datetime.now(dt.UTC)
-        rows: list[_Row] = []
+        rows: list[OutboxRow] = []
         for grievance, event, rules in planned:
             rows.extend(_event_rows(grievance, event, rules, directory, due))
-        written += await _write_new(rows)
+        written += await write_new(rows)
     return written
 
 
@@ -585,7 +503,7 @@ def _event_rows(
     rules: list[Rule],
     directory: _Directory,
     due: dt.datetime,
-) -> Iterator[_Row]:
+) -> Iterator[OutboxRow]:
     if event.id is None:
         raise ValueError(
             f"GrievanceEvent of {grievance.registration_number} has no id: save it before "
@@ -632,7 +550,7 @@ async def send_daily_summaries(settings: Settings, now: dt.datetime) -> int:
         for row in await Department.filter(id__in=department_ids).values("id", "names")
     }
     words = catalogue()
-    rows: list[_Row] = []
+    rows: list[OutboxRow] = []
     for person, dept in hods:
         language = words.language_for("daily_summary", person.language)
         figures = counts.get(dept, {})
@@ -649,7 +567,7 @@ async def send_daily_summaries(settings: Settings, now: dt.datetime) -> int:
         rendered = words.render("daily_summary", language, context)
         key = f"summary:{today.isoformat()}:{person.id}"
         rows.extend(_messages(person, rendered, key, None, now))
-    return await _write_new(rows)
+    return await write_new(rows)
 
 
 _SUMMARY_FIGURES = (*(b[0] for b in PENDENCY_BUCKETS), OVER_30[0], "total", "overdue")
@@ -702,7 +620,7 @@ async def send_reminders(settings: Settings, now: dt.datetime) -> int:
         .values("escalated_to_id", "n")
     }
     words = catalogue()
-    rows: list[_Row] = []
+    rows: list[OutboxRow] = []
     for officer_id, count in sorted(counts.items()):
         person = officers[officer_id]
         # one indexed query per officer with work (escalated_to_id, due_at), never per grievance
@@ -726,7 +644,7 @@ async def send_reminders(settings: Settings, now: dt.datetime) -> int:
         rows.extend(
             _messages(person, rendered, f"reminder:{today.isoformat()}:{officer_id}", None, now)
         )
-    return await _write_new(rows)
+    return await write_new(rows)
 
 
 async def _role_holders(role: Role) -> list[tuple[Person, int | None, int | None]]:

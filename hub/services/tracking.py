@@ -18,13 +18,14 @@ from tortoise.queryset import QuerySet
 
 from auth.actor import Actor
 from hub.enums import OPEN_STATUSES, GrievanceStatus, Role
-from hub.errors import DomainError, FieldError
+from hub.errors import DomainError, FieldError, nul_problems
 from hub.models import Grievance, User
 from hub.services.grievances import normalise_mobile, visible_to
 from hub.services.sla import IST
 
 S = GrievanceStatus
 PAGE_MAX = 100
+EARLIEST = dt.date(2000, 1, 1)  # search dates before the hub's records are a typo
 NAME_MIN = 3
 # what waits on a GRO: grievances to assign, and LMEs asking to hand one back
 _GRO_STATES = (S.PENDING_ASSIGNMENT, S.REASSIGN_REQUESTED)
@@ -47,17 +48,21 @@ class Search:
 
 
 def _encode(moment: dt.datetime | None, row_id: int) -> str:
-    raw = f"{moment.isoformat() if moment else ''}|{row_id}"
+    raw = f"{(moment or dt.datetime.now(dt.UTC)).isoformat()}|{row_id}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _decode(cursor: str) -> tuple[dt.datetime | None, int]:
+def _decode(cursor: str) -> tuple[dt.datetime, int]:
+    invalid = DomainError.one("after", "invalid", "Not a cursor this list gave out.")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        moment, _, row_id = raw.rpartition("|")
-        return (dt.datetime.fromisoformat(moment) if moment else None), int(row_id)
+        text, _, row_id = raw.rpartition("|")
+        moment, number = dt.datetime.fromisoformat(text), int(row_id)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise DomainError.one("after", "invalid", "Not a cursor this list gave out.") from None
+        raise invalid from None
+    if moment.tzinfo is None or not 1 <= number < 2**31 or not 2000 <= moment.year <= 2200:
+        raise invalid
+    return moment.astimezone(dt.UTC), number
 
 
 def _first(first: int) -> int:
@@ -98,7 +103,9 @@ async def inbox(
     wanted = [s for s in statuses if s in OPEN_STATUSES] if statuses else list(OPEN_STATUSES)
     if statuses and not wanted:
         raise DomainError.one("statuses", "not_open", "An inbox holds open grievances only.")
-    query = Grievance.filter(inbox_scope(actor), status__in=wanted, due_at__not_isnull=True)
+    query = Grievance.filter(
+        visible_to(actor) & inbox_scope(actor), status__in=wanted, due_at__not_isnull=True
+    )
     if after:
         due, row_id = _decode(after)
         query = query.filter(Q(due_at__gt=due) | Q(due_at=due, id__gt=row_id))
@@ -119,7 +126,17 @@ async def search(actor: Actor, criteria: Search, first: int = 20, after: str | N
     """Officers' search within their scope: by the citizen's mobile or name, filing dates,
     status. A citizen searching finds only their own."""
     limit = _first(first)
-    errors: list[FieldError] = []
+    errors = nul_problems({"filter.mobile": criteria.mobile, "filter.name": criteria.name})
+    if errors:
+        raise DomainError(errors)
+    for name, day in (
+        ("filter.filedFrom", criteria.filed_from),
+        ("filter.filedTo", criteria.filed_to),
+    ):
+        if day is not None and not EARLIEST <= day <= dt.date.today() + dt.timedelta(days=1):
+            errors.append(
+                FieldError(name, "out_of_range", f"Give a date from {EARLIEST} to tomorrow.")
+            )
     query = Grievance.filter(visible_to(actor))
     if criteria.mobile is not None:
         mobile = normalise_mobile(criteria.mobile)

@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-from tortoise.expressions import Q
-
 from auth.actor import Actor
-from hub.enums import Action, GrievanceStatus, Role
+from hub.enums import Action, GrievanceStatus
 from hub.models import Grievance
 from hub.runtime import Runtime
 from hub.services import lifecycle
 
 
-def _queue_scope(actor: Actor) -> Q:
-    """Statewide roles see all of triage; a department's GROs see its best guesses; GROs
-    of no department (a state triage cell) see what the hub could not guess at all."""
-    if actor.is_statewide:
-        return Q()
-    if actor.has(Role.GRO):
-        if actor.department_id is not None:
-            return Q(department_id=actor.department_id)
-        return Q(department_id=None)
-    return Q(id=-1)
-
-
 async def queue(actor: Actor, limit: int = 50) -> list[Grievance]:
     """Grievances awaiting a category, oldest first, that this actor may triage."""
     return (
-        await Grievance.filter(_queue_scope(actor), status=GrievanceStatus.TRIAGE)
+        await Grievance.filter(lifecycle.triage_scope(actor), status=GrievanceStatus.TRIAGE)
         .order_by("id")
         .limit(max(1, min(limit, 500)))
     )
@@ -41,5 +27,4 @@ async def categorise(
     request = lifecycle.ActionRequest(
         Action.CATEGORISE, registration_number, note=note, category_code=category_code
     )
-    in_queue = Q(_queue_scope(actor), status=GrievanceStatus.TRIAGE)
-    return await lifecycle.act(rt, actor, request, extra_scope=in_queue)
+    return await lifecycle.act(rt, actor, request)
