@@ -8,10 +8,14 @@ Two sources of evidence, combined into one probability per department:
   ancestors (full weight: they were written to be matched). Terms are
   weighted by how few departments use them, so "cylinder" says more than
   "related". Words the tree does not know are matched to a known term one
-  edit away (misspellings).
+  edit away (misspellings). Per department it gives the best leaf's score,
+  the mean of its best few leaves, and the cosine between the text and all
+  of the department's leaves' wording taken together.
 - ``HistoryModel``: what grievances already routed (and corrected by
   officers) teach. A logistic regression over the complaint's terms, stacked
-  with the tree's score and a nearest-neighbour vote over past grievances.
+  with the tree's scores, a nearest-neighbour vote over past grievances and
+  a naive Bayes word model per department whose prior is the department's
+  tree wording (so a department with few past grievances still has words).
   Trained by a job from history; saved as a plain payload; loaded by every
   process.
 
@@ -46,7 +50,11 @@ FUZZY_WEIGHT = 0.8
 TREE_ONLY_SHARPNESS = 5.5  # softmax scale for tree scores when no model is trained
 NEIGHBOURS = 15
 MIN_DEPARTMENT_PROBABILITY = 0.02  # below this, only the best department is suggested
-MODEL_VERSION = 1
+TOP_LEAVES = 3  # a department's "best few leaves" score is the mean of this many
+PRIOR_MASS = 20.0  # the tree's wording counts as this many words of a department's history
+NB_SMOOTHING = 0.01  # pseudo-count of every term in every department
+MODEL_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1 payloads lack the naive Bayes counts: weight 0
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,16 @@ class Routing:
     departments: list[tuple[str, float]]  # every department, most likely first
     words_used: int
     note: str = ""
+
+
+@dataclass(frozen=True)
+class TreeScores:
+    """What the tree's wording says about one text."""
+
+    leaves: FloatArray  # per leaf
+    best: FloatArray  # per department: its best leaf
+    top: FloatArray  # per department: the mean of its TOP_LEAVES best leaves
+    centroid: FloatArray  # per department: cosine with all its leaves' wording together
 
 
 # -- the tree ---------------------------------------------------------------------------
@@ -155,6 +173,27 @@ class TaxonomyIndex:
             term: (np.array(ids, dtype=np.int64), np.array(ws, dtype=np.float64))
             for term, (ids, ws) in postings.items()
         }
+        # per department: how many of its leaves use each term, as a unit TF-IDF vector (the
+        # centroid of its wording) and as a share of PRIOR_MASS words (a naive Bayes prior)
+        dept_counts: dict[str, tuple[IntArray, FloatArray]] = {}
+        for term, (leaf_ids, _) in self.postings.items():
+            found, times = np.unique(self.leaf_dept[leaf_ids], return_counts=True)
+            dept_counts[term] = (found.astype(np.int64), times.astype(np.float64))
+        norm = np.zeros(len(dept_codes))
+        total = np.zeros(len(dept_codes))
+        for term, (cols, used) in dept_counts.items():
+            np.add.at(norm, cols, ((1.0 + np.log(used)) * self.idf[term]) ** 2)
+            np.add.at(total, cols, np.log1p(used))
+        norm = np.sqrt(np.where(norm > 0, norm, 1.0))
+        self.dept_postings: dict[str, tuple[IntArray, FloatArray, FloatArray]] = {
+            term: (
+                cols,
+                (1.0 + np.log(used)) * self.idf[term] / norm[cols],
+                PRIOR_MASS * np.log1p(used) / total[cols],
+            )
+            for term, (cols, used) in dept_counts.items()
+        }
+        self.has_leaves = total > 0  # departments with a prior
         self._deletes: dict[str, list[str]] = {}
         for term in self.postings:
             if len(term) >= 4 and term.isascii():
@@ -187,19 +226,54 @@ class TaxonomyIndex:
             return None
         return min(best, key=lambda c: (-len(self.postings[c][0]), c))
 
-    def score(self, query: dict[str, float]) -> tuple[FloatArray, FloatArray]:
-        """Per-leaf and per-department (best leaf) scores for weighted query terms."""
+    def score(self, query: dict[str, float]) -> TreeScores:
+        """Per-leaf and per-department scores for weighted query terms."""
         leaf_scores = np.zeros(len(self.leaves))
+        cols: list[IntArray] = []
+        values: list[FloatArray] = []
+        query_norm = 0.0
         for term, weight in query.items():
             posting = self.postings.get(term)
             if posting is not None:
                 leaf_scores[posting[0]] += posting[1] * weight
-        dept_scores = np.zeros(len(self.departments))
+                depts, cosines, _ = self.dept_postings[term]
+                cols.append(depts)
+                values.append(cosines * (weight * self.idf[term]))
+                query_norm += (weight * self.idf[term]) ** 2
+        centroid = np.zeros(len(self.departments))
+        if cols:
+            centroid = np.bincount(
+                np.concatenate(cols), np.concatenate(values), minlength=len(self.departments)
+            ) / math.sqrt(query_norm)
+        best = np.zeros(len(self.departments))
+        top = np.zeros(len(self.departments))
         if len(self.leaves):
             nonempty = self.dept_end > self.dept_start
             starts = self.dept_start[nonempty]
-            dept_scores[nonempty] = np.maximum.reduceat(leaf_scores, starts)
-        return leaf_scores, dept_scores
+            sizes = (self.dept_end - self.dept_start)[nonempty]
+            best[nonempty] = np.maximum.reduceat(leaf_scores, starts)
+            # the TOP_LEAVES best leaves of each department: take the best (and its ties) away
+            # from what is left, TOP_LEAVES times
+            left = leaf_scores
+            wanted = np.minimum(sizes, TOP_LEAVES)
+            total = np.zeros(len(starts))
+            highest = best[nonempty]
+            for _ in range(TOP_LEAVES):
+                if not highest.any():
+                    break
+                ties = (left == np.repeat(highest, sizes)) & (left > 0)
+                taken = np.minimum(np.add.reduceat(ties, starts), wanted)
+                total += taken * highest
+                wanted = wanted - taken
+                left = np.where(ties, 0.0, left)
+                highest = np.maximum.reduceat(left, starts)
+            top[nonempty] = total / np.minimum(sizes, TOP_LEAVES)
+        return TreeScores(leaf_scores, best, top, centroid)
+
+    def columns(self, departments: list[str]) -> IntArray:
+        """Where each of the index's departments is in ``departments`` (-1: absent)."""
+        pos = {code: i for i, code in enumerate(departments)}
+        return np.array([pos.get(code, -1) for code in self.departments], dtype=np.int64)
 
     def explain(self, leaf: str, query: list[Term], weights: dict[str, float]) -> list[Match]:
         """Which words of the text matched which node of the leaf's path, strongest first."""
@@ -293,6 +367,11 @@ class HistoryModel:
     example_references: list[str]
     trained_on: int = 0
     info: dict[str, Any] = field(default_factory=dict)
+    top_weight: float = 0.0
+    centroid_weight: float = 0.0
+    bayes_weight: float = 0.0
+    # vocab x departments: damped term counts of the examples (naive Bayes)
+    term_counts: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
 
     # - training -
 
@@ -321,14 +400,21 @@ class HistoryModel:
         rows = _vectorise(texts, vocab, idf)
         sample_weight = np.array([e.weight for e in examples], dtype=np.float64)
 
-        tree = np.zeros((n, len(departments)))
+        classes = len(departments)
+        queries = [{t: 1.0 + math.log(c) for t, c in Counter(ts).items()} for ts in texts]
+        tree, top, centroid = (np.zeros((n, classes)) for _ in range(3))
         tree_cols = np.array([pos[c] for c in index.departments], dtype=np.int64)
-        for i, text_terms in enumerate(texts):
-            query = {t: 1.0 + math.log(c) for t, c in Counter(text_terms).items()}
-            tree[i, tree_cols] = _unit(index.score(query)[1])
+        for i, query in enumerate(queries):
+            scores = index.score(query)
+            tree[i, tree_cols] = _unit(scores.best)
+            top[i, tree_cols] = _unit(scores.top)
+            centroid[i, tree_cols] = scores.centroid
+        counts = _counts(queries, vocab, labels, classes)  # examples x vocab, by department
 
-        # the neighbour vote each example would have got without itself (5 folds)
-        knn = np.zeros((n, len(departments)))
+        # the neighbour vote and the word model each example would have got without itself
+        knn = np.zeros((n, classes))
+        bayes = np.zeros((n, classes))
+        columns = index.columns(departments)
         order = list(range(n))
         random.Random(seed).shuffle(order)
         folds = [sorted(order[k::5]) for k in range(5)] if n >= 10 else [[i] for i in range(n)]
@@ -339,25 +425,42 @@ class HistoryModel:
                 continue
             bank = rows[rest]
             sims = (rows[fold] @ bank.T).toarray()
+            onehot = sparse.csr_matrix(
+                (np.ones(rest.size), (labels[rest], np.arange(rest.size))),
+                shape=(classes, rest.size),
+            )
+            fold_counts = np.asarray((onehot @ counts[rest]).T.todense())
             for row_i, i in enumerate(fold):
-                knn[i] = _vote(sims[row_i], labels[rest], len(departments))
+                knn[i] = _vote(sims[row_i], labels[rest], classes)
+                bayes[i] = _bayes(index, columns, vocab, fold_counts, queries[i])
 
-        weights, bias, tree_weight, knn_weight = _fit(
-            rows, tree, knn, labels, sample_weight, len(departments), iterations, l2
+        weights, bias, mix = _fit(
+            rows,
+            [tree, knn, top, centroid, bayes],
+            labels,
+            sample_weight,
+            classes,
+            iterations,
+            l2,
         )
+        onehot = sparse.csr_matrix((np.ones(n), (labels, np.arange(n))), shape=(classes, n))
         return cls(
             departments=departments,
             vocab=vocab,
             idf=idf,
             weights=weights,
             bias=bias,
-            tree_weight=tree_weight,
-            knn_weight=knn_weight,
+            tree_weight=float(mix[0]),
+            knn_weight=float(mix[1]),
             example_rows=rows,
             example_departments=labels,
             example_categories=[e.category for e in examples],
             example_references=[e.reference for e in examples],
             trained_on=n,
+            top_weight=float(mix[2]),
+            centroid_weight=float(mix[3]),
+            bayes_weight=float(mix[4]),
+            term_counts=np.asarray((onehot @ counts).T.todense()),
         )
 
     # - use -
@@ -380,15 +483,32 @@ class HistoryModel:
         top = np.argpartition(-sims, k - 1)[:k]
         return sorted(((int(i), float(sims[i])) for i in top if sims[i] > 0), key=lambda p: -p[1])
 
+    def bayes(self, index: TaxonomyIndex, columns: IntArray, query: dict[str, float]) -> FloatArray:
+        """The naive Bayes word model's per-token log likelihoods, best department 0."""
+        if not self.bayes_weight:
+            return np.zeros(len(self.departments))
+        return _bayes(index, columns, self.vocab, self.term_counts, query)
+
     def logits(
-        self, vector: sparse.csr_matrix, tree: FloatArray, near: list[tuple[int, float]]
+        self,
+        vector: sparse.csr_matrix,
+        tree: TreeScores,
+        near: list[tuple[int, float]],
+        bayes: FloatArray,
     ) -> FloatArray:
+        """``tree`` and ``bayes`` in this model's department columns."""
         vote = np.zeros(len(self.departments))
         for i, sim in near:
             vote[self.example_departments[i]] += sim * sim
         learned = np.asarray(vector @ self.weights).ravel()
         result: FloatArray = (
-            self.bias + learned + self.tree_weight * _unit(tree) + self.knn_weight * _unit(vote)
+            self.bias
+            + learned
+            + self.tree_weight * _unit(tree.best)
+            + self.knn_weight * _unit(vote)
+            + self.top_weight * _unit(tree.top)
+            + self.centroid_weight * tree.centroid
+            + self.bayes_weight * bayes
         )
         return result
 
@@ -401,6 +521,7 @@ class HistoryModel:
 
     def to_payload(self) -> dict[str, Any]:
         rows = self.example_rows
+        counts = sparse.csr_matrix(self.term_counts)
         return {
             "version": MODEL_VERSION,
             "departments": self.departments,
@@ -420,14 +541,32 @@ class HistoryModel:
             "references": self.example_references,
             "trained_on": self.trained_on,
             "info": self.info,
+            "top_weight": self.top_weight,
+            "centroid_weight": self.centroid_weight,
+            "bayes_weight": self.bayes_weight,
+            "term_counts": {
+                "data": _pack(counts.data),
+                "indices": _pack(counts.indices.astype(np.int64)),
+                "indptr": _pack(counts.indptr.astype(np.int64)),
+            },
         }
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> HistoryModel:
-        if payload.get("version") != MODEL_VERSION:
+        if payload.get("version") not in READABLE_VERSIONS:
             raise ValueError(f"routing model version {payload.get('version')} is not supported")
         departments = list(payload["departments"])
         vocab = {t: i for i, t in enumerate(payload["vocab"])}
+        term_counts = np.zeros((len(vocab), len(departments)))
+        if "term_counts" in payload:
+            term_counts = sparse.csr_matrix(
+                (
+                    _unpack(payload["term_counts"]["data"], np.float64),
+                    _unpack(payload["term_counts"]["indices"], np.int64),
+                    _unpack(payload["term_counts"]["indptr"], np.int64),
+                ),
+                shape=(len(vocab), len(departments)),
+            ).toarray()
         rows = sparse.csr_matrix(
             (
                 _unpack(payload["rows"]["data"], np.float64),
@@ -450,6 +589,10 @@ class HistoryModel:
             example_references=list(payload["references"]),
             trained_on=int(payload["trained_on"]),
             info=dict(payload.get("info") or {}),
+            top_weight=float(payload.get("top_weight", 0.0)),
+            centroid_weight=float(payload.get("centroid_weight", 0.0)),
+            bayes_weight=float(payload.get("bayes_weight", 0.0)),
+            term_counts=term_counts,
         )
 
 
@@ -490,22 +633,82 @@ def _vote(sims: FloatArray, labels: IntArray, classes: int) -> FloatArray:
     return _unit(vote)
 
 
+def _counts(
+    queries: list[dict[str, float]], vocab: dict[str, int], labels: IntArray, classes: int
+) -> sparse.csr_matrix:
+    """Examples x vocab: each example's damped term counts (for the word model)."""
+    data: list[float] = []
+    indices: list[int] = []
+    indptr = [0]
+    for query in queries:
+        kept = [(vocab[t], w) for t, w in query.items() if t in vocab]
+        indices.extend(col for col, _ in kept)
+        data.extend(w for _, w in kept)
+        indptr.append(len(indices))
+    return sparse.csr_matrix(
+        (np.array(data), np.array(indices, dtype=np.int64), np.array(indptr, dtype=np.int64)),
+        shape=(len(queries), len(vocab)),
+    )
+
+
+def _bayes(
+    index: TaxonomyIndex,
+    columns: IntArray,
+    vocab: dict[str, int],
+    counts: FloatArray,
+    query: dict[str, float],
+) -> FloatArray:
+    """Multinomial naive Bayes per department: counts learned from examples (vocab x
+    departments) plus the tree's wording as PRIOR_MASS pseudo-words; the mean log
+    likelihood per query word, shifted so the best department is 0."""
+    classes = counts.shape[1]
+    with_prior = np.zeros(classes)
+    wanted = columns >= 0
+    with_prior[columns[wanted]] = index.has_leaves[wanted]
+    totals = counts.sum(axis=0) + PRIOR_MASS * with_prior
+    totals += NB_SMOOTHING * (len(vocab) + len(index.postings))
+    found = [(t, w) for t, w in query.items() if t in vocab or index.knows(t)]
+    if not found:
+        return np.zeros(classes)
+    theta = np.full((len(found), classes), NB_SMOOTHING)
+    learned = [(row, vocab[t]) for row, (t, _) in enumerate(found) if t in vocab]
+    if learned:
+        theta[[r for r, _ in learned]] += counts[[c for _, c in learned]]
+    cells: list[IntArray] = []
+    shares: list[FloatArray] = []
+    for row, (term, _) in enumerate(found):
+        posting = index.dept_postings.get(term)
+        if posting is not None:
+            cols = columns[posting[0]]
+            kept = cols >= 0
+            cells.append(row * classes + cols[kept])
+            shares.append(posting[2][kept])
+    if cells:
+        theta += np.bincount(
+            np.concatenate(cells), np.concatenate(shares), minlength=theta.size
+        ).reshape(theta.shape)
+    weight = np.array([w for _, w in found])
+    loglik: FloatArray = (weight @ np.log(theta)) / weight.sum() - np.log(totals)
+    shifted: FloatArray = loglik - loglik.max()
+    return shifted
+
+
 def _fit(
     rows: sparse.csr_matrix,
-    tree: FloatArray,
-    knn: FloatArray,
+    stacks: list[FloatArray],
     labels: IntArray,
     sample_weight: FloatArray,
     classes: int,
     iterations: int,
     l2: float,
-) -> tuple[FloatArray, FloatArray, float, float]:
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Multinomial logistic regression, full batch with Adam: words, plus one shared
-    weight each for the tree's score and the neighbour vote of the same department."""
+    weight for each stacked per-department score (the tree's first)."""
     d = rows.shape[1]
     weights = np.zeros((d, classes))
     bias = np.zeros(classes)
-    mix = np.array([TREE_ONLY_SHARPNESS, 0.0])
+    mix = np.zeros(len(stacks))
+    mix[0] = TREE_ONLY_SHARPNESS
     onehot = np.eye(classes)[labels]
     scale = sample_weight / sample_weight.sum()
     moments: dict[str, tuple[Any, Any]] = {}
@@ -519,15 +722,17 @@ def _fit(
         param -= rate * (m / (1 - 0.9**it)) / (np.sqrt(v / (1 - 0.999**it)) + 1e-8)
 
     for it in range(1, iterations + 1):
-        logits = np.asarray(rows @ weights) + bias + mix[0] * tree + mix[1] * knn
+        logits = np.asarray(rows @ weights) + bias
+        for k, stack in enumerate(stacks):
+            logits += mix[k] * stack
         logits -= logits.max(axis=1, keepdims=True)
         probs = np.exp(logits)
         probs /= probs.sum(axis=1, keepdims=True)
         grad = (probs - onehot) * scale[:, None]
         step("w", weights, np.asarray(rows_t @ grad) + l2 * weights, it)
         step("b", bias, grad.sum(axis=0), it)
-        step("m", mix, np.array([(grad * tree).sum(), (grad * knn).sum()]), it)
-    return weights, bias, float(mix[0]), float(mix[1])
+        step("m", mix, np.array([(grad * stack).sum() for stack in stacks]), it)
+    return weights, bias, mix
 
 
 # -- both -------------------------------------------------------------------------------
@@ -550,6 +755,9 @@ class Router:
             if model is not None
             else np.zeros(0, dtype=np.int64)
         )
+        self._index_to_model = (
+            index.columns(model.departments) if model is not None else np.zeros(0, dtype=np.int64)
+        )
         live = set(index.departments)
         self._retired = np.array(
             [i for i, c in enumerate(self.departments) if c not in live], dtype=np.int64
@@ -559,9 +767,10 @@ class Router:
         self, text: str
     ) -> tuple[FloatArray, FloatArray, dict[str, float], list[Term], list[tuple[int, float]]]:
         weights, used = weigh(self.index, terms(text))
-        leaf_scores, dept_scores = self.index.score(weights)
+        scores = self.index.score(weights)
+        leaf_scores = scores.leaves
         tree = np.zeros(len(self.departments))
-        tree[self._tree_cols] = dept_scores
+        tree[self._tree_cols] = scores.best
         near: list[tuple[int, float]] = []
         if self.model is None:
             if not tree.any():  # no word of the text is in the taxonomy: no guess at all
@@ -570,13 +779,24 @@ class Router:
         else:
             vector = self.model.vector(weights)
             near = self.model.neighbours(vector)
-            model_tree = tree[self._model_cols]
+            model_tree = TreeScores(
+                leaf_scores,
+                *(self._in_model_columns(a) for a in (scores.best, scores.top, scores.centroid)),
+            )
+            bayes = self.model.bayes(self.index, self._index_to_model, weights)
             # departments added since the model was trained: the tree's word alone
             logits = self.model.tree_weight * _unit(tree) + float(self.model.bias.min())
-            logits[self._model_cols] = self.model.logits(vector, model_tree, near)
+            logits[self._model_cols] = self.model.logits(vector, model_tree, near, bayes)
             logits[self._retired] = -1e9  # deactivated since the model was trained
         probs = _softmax(logits) if weights else np.zeros(len(self.departments))
         return probs, leaf_scores, weights, used, near
+
+    def _in_model_columns(self, per_index_department: FloatArray) -> FloatArray:
+        assert self.model is not None
+        out = np.zeros(len(self.model.departments))
+        wanted = self._index_to_model >= 0
+        out[self._index_to_model[wanted]] = per_index_department[wanted]
+        return out
 
     def suggest(self, text: str, limit: int = 5, departments: int = 5) -> Routing:
         probs, leaf_scores, weights, used, near = self.department_probabilities(text)
