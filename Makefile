@@ -30,10 +30,18 @@ format: setup
 	$(BIN)/ruff format .
 
 CPGRAMS_DIR ?= ../shared/data/cpgrams
+# the lifecycle benches: seeded once (dropped and re-created), then read and escalated
+BENCH_GRIEVANCES ?= 1000000
+BENCH_LIFECYCLE_URL ?= postgres://postgres@127.0.0.1:5432/hub_bench_lifecycle
 
 bench: setup
 	$(BIN)/hub bench filing
 	if [ -d "$(CPGRAMS_DIR)" ]; then $(BIN)/hub bench routing --taxonomy-dir "$(CPGRAMS_DIR)" --train "$(CPGRAMS_DIR)/grievances_dev.csv" --eval "$(CPGRAMS_DIR)/grievances_dev.csv"; else echo "routing bench skipped: no $(CPGRAMS_DIR)"; fi
+	$(BIN)/hub bench seed --recreate --grievances $(BENCH_GRIEVANCES) --database-url $(BENCH_LIFECYCLE_URL)
+	status=0; \
+	$(BIN)/hub bench lifecycle --database-url $(BENCH_LIFECYCLE_URL) || status=$$?; \
+	$(BIN)/hub bench escalation --due $(BENCH_GRIEVANCES) --database-url $(BENCH_LIFECYCLE_URL) || status=$$?; \
+	exit $$status
 
 # Rewrite schema/schema.graphql from the code (a test fails when they drift).
 sdl: setup

@@ -325,6 +325,26 @@ def cmd_outbox(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
+    """Run one periodic job now, in this process (the worker's cron runs them anyway)."""
+    from hub import jobs
+
+    job = {"escalate": jobs.escalate, "digest": jobs.digest, "relay": jobs.relay_outbox}[args.job]
+
+    async def run() -> dict[str, int]:
+        await db.connect(settings)
+        try:
+            await db.require_migrated()
+            result: dict[str, int] = await job(jobs.job_context(settings))
+            return result
+        finally:
+            await db.disconnect()
+
+    result = asyncio.run(run())
+    print(" ".join(f"{key}={value}" for key, value in result.items()))
+    return 0
+
+
 def cmd_settings(settings: Settings, args: argparse.Namespace) -> int:
     for name, default, doc in settings_table():
         print(f"{name:32} {default:40} {doc}")
@@ -425,12 +445,23 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("ids", nargs="*", type=int, help="message ids (default: all DEAD)")
     replay.set_defaults(func=cmd_outbox)
 
+    run_job = sub.add_parser("jobs", help="run a periodic job once, now")
+    run_job.add_argument(
+        "job",
+        choices=("escalate", "digest", "relay"),
+        help="escalate: SLA escalation and auto-close; digest: HoD summaries and nodal "
+        "reminders (once per day); relay: deliver due outbox messages",
+    )
+    run_job.set_defaults(func=cmd_jobs)
     sub.add_parser("settings", help="list every setting").set_defaults(func=cmd_settings)
 
     bench = sub.add_parser("bench", help="benchmarks that print figures")
     from hub.bench import add_arguments
 
     add_arguments(bench)
+    from hub.bench.lifecycle import add_arguments as add_lifecycle_arguments
+
+    add_lifecycle_arguments(bench)
     bench.set_defaults(func=cmd_bench)
     return parser
 
