@@ -71,25 +71,28 @@ def _first(first: int) -> int:
     return first
 
 
-def inbox_scope(actor: Actor) -> Q:
-    """What waits on this officer: assigned to them (LME), to assign in their office (GRO),
-    escalated to them (any officer); a department system's open grievances; all open
-    grievances for statewide roles."""
+def inbox_branches(actor: Actor) -> list[Q]:
+    """What waits on this officer, one branch per reason: assigned to them (LME), to
+    assign in their office (GRO), escalated to them (any officer); a department system's
+    or HoD's department; everything for statewide roles. Each branch is read on its own
+    index in due order, and the pages merged: an OR of them would defeat the indexes."""
     if actor.is_statewide:
-        return Q()
-    scope = Q(id=-1)
+        return [Q()]
+    branches: list[Q] = []
     if actor.user_id is not None:
-        scope |= Q(escalated_to_id=actor.user_id)
+        branches.append(Q(escalated_to_id=actor.user_id))
         if actor.has(Role.LME):
-            scope |= Q(assignee_id=actor.user_id)
+            branches.append(Q(assignee_id=actor.user_id))
     if actor.has(Role.GRO) and actor.department_id is not None:
-        place = Q(department_id=actor.department_id)
+        states = list(_GRO_STATES)
         if actor.office_id is not None:
-            place &= Q(office_id=actor.office_id) | Q(office_id=None)
-        scope |= Q(place, status__in=list(_GRO_STATES))
+            branches.append(Q(office_id=actor.office_id, status__in=states))
+            branches.append(Q(department_id=actor.department_id, office_id=None, status__in=states))
+        else:
+            branches.append(Q(department_id=actor.department_id, status__in=states))
     if actor.has(Role.DEPARTMENT_SYSTEM, Role.HOD) and actor.department_id is not None:
-        scope |= Q(department_id=actor.department_id)
-    return scope
+        branches.append(Q(department_id=actor.department_id))
+    return branches
 
 
 async def inbox(
@@ -103,13 +106,22 @@ async def inbox(
     wanted = [s for s in statuses if s in OPEN_STATUSES] if statuses else list(OPEN_STATUSES)
     if statuses and not wanted:
         raise DomainError.one("statuses", "not_open", "An inbox holds open grievances only.")
-    query = Grievance.filter(
-        visible_to(actor) & inbox_scope(actor), status__in=wanted, due_at__not_isnull=True
-    )
-    if after:
-        due, row_id = _decode(after)
-        query = query.filter(Q(due_at__gt=due) | Q(due_at=due, id__gt=row_id))
-    rows = await query.order_by("due_at", "id").limit(limit + 1)
+    cursor = _decode(after) if after else None
+    found: dict[int, Grievance] = {}
+    for branch in inbox_branches(actor):
+        query = Grievance.filter(
+            branch, visible_to(actor), status__in=wanted, due_at__not_isnull=True
+        )
+        if cursor is not None:
+            due, row_id = cursor
+            # the plain bound lets the database range-scan the (…, due_at) index
+            query = query.filter(due_at__gte=due).filter(
+                Q(due_at__gt=due) | Q(due_at=due, id__gt=row_id)
+            )
+        for row in await query.order_by("due_at", "id").limit(limit + 1):
+            found[row.id] = row
+    assert all(row.due_at is not None for row in found.values())
+    rows = sorted(found.values(), key=lambda g: (g.due_at, g.id))[: limit + 1]
     return _page(rows, limit, lambda g: _encode(g.due_at, g.id))
 
 
