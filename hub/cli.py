@@ -459,9 +459,6 @@ def build_parser() -> argparse.ArgumentParser:
     from hub.bench import add_arguments
 
     add_arguments(bench)
-    from hub.bench.lifecycle import add_arguments as add_lifecycle_arguments
-
-    add_lifecycle_arguments(bench)
     bench.set_defaults(func=cmd_bench)
     return parser
 

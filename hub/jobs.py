@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from connectors.registry import build_registry
 from hub.outbox import Relay
+from hub.services.sla import IST
 from hub.settings import Settings
 
 logger = logging.getLogger("hub.jobs")
@@ -52,17 +53,15 @@ async def rebuild_routing(ctx: dict[str, Any]) -> dict[str, int]:
 
 async def escalate(ctx: dict[str, Any]) -> dict[str, int]:
     """Escalate grievances whose level's time ran out; close answered ones left unrated."""
+    from hub.pubsub import InProcessBroker
     from hub.runtime import Runtime
     from hub.services import escalation, lifecycle
 
     settings: Settings = ctx["settings"]
-    broker = ctx.get("broker")  # the process's: subscribers hear of the job's changes too
+    # the process's broker: subscribers hear of the job's changes too
+    broker = ctx.get("broker") or InProcessBroker()
     stats = await escalation.escalate_due(settings, broker=broker)
-    runtime = (
-        Runtime(settings=settings, jobs=_Quiet(), broker=broker)
-        if broker is not None
-        else Runtime(settings=settings, jobs=_Quiet())
-    )
+    runtime = Runtime(settings=settings, jobs=_Quiet(), broker=broker)
     closed = await lifecycle.auto_close_due(runtime)
     return {"escalated": stats.escalated, "auto_closed": closed}
 
@@ -96,7 +95,6 @@ ROUTING_JOB = "rebuild_routing"
 ESCALATION_JOB = "escalate"
 DIGEST_JOB = "digest"
 JOBS = (relay_outbox, rebuild_routing, escalate, digest)
-IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
 
 
 class JobQueue(Protocol):

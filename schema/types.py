@@ -169,10 +169,7 @@ class Grievance:
         " null once answered."
     )
     def sla_colour(self) -> SlaColour | None:  # type: ignore[valid-type]
-        if enums.GrievanceStatus(self.row.status) not in enums.OPEN_STATUSES:
-            return None
-        started = self.row.clock_started_at or self.row.created_at
-        return sla.colour(started, self.row.due_at, dt.datetime.now(dt.UTC))
+        return sla.colour_of(self.row, dt.datetime.now(dt.UTC))
 
     @strawberry.field
     def transfers(self) -> int:

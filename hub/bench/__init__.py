@@ -75,6 +75,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     routing.add_argument("--json", action="store_true", help="(the last line is always JSON)")
     routing.set_defaults(bench_run=_run_routing)
 
+    from hub.bench import lifecycle  # imported here: it imports this module's helpers
+
+    lifecycle.add_arguments(sub)
+
 
 def run_bench(settings: Settings, args: argparse.Namespace) -> int:
     command: BenchCommand = args.bench_run

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from hub.bench import DEFAULT_DATABASE_URL
+from hub.bench import DEFAULT_DATABASE_URL, _bounded
 from hub.enums import OPEN_STATUSES, GrievanceStatus
 from hub.settings import Settings
 
@@ -193,9 +193,8 @@ class Operation:
 Call = Callable[[int, int], Awaitable["str | None"]]
 
 
-def add_arguments(bench: argparse.ArgumentParser) -> None:
+def add_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add seed, lifecycle and escalation to ``hub bench``'s subcommands."""
-    sub = next(a for a in bench._actions if isinstance(a, argparse._SubParsersAction))
     seed = sub.add_parser(
         "seed",
         help="write N grievances (and their officers and citizens) into PostgreSQL, fast",
@@ -205,18 +204,20 @@ def add_arguments(bench: argparse.ArgumentParser) -> None:
             "give --recreate to drop and re-create it. The last line is one JSON object."
         ),
     )
-    seed.add_argument("--grievances", type=_bounded_int(1, 50_000_000), default=1_000_000)
+    seed.add_argument("--grievances", type=_bounded(int, 1, 50_000_000), default=1_000_000)
     seed.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     seed.add_argument("--recreate", action="store_true", help="DROP and re-create it first")
-    seed.add_argument("--open-share", type=_share, default=0.85, help="share left open (0.85)")
+    seed.add_argument(
+        "--open-share", type=_bounded(float, 0.0, 1.0), default=0.85, help="share left open (0.85)"
+    )
     seed.add_argument(
         "--due-share",
-        type=_share,
+        type=_bounded(float, 0.0, 1.0),
         default=0.3,
         help="share of the open ones already past escalate_at (0.3)",
     )
-    seed.add_argument("--citizens", type=_bounded_int(1, 50_000_000), default=None)
-    seed.add_argument("--lmes-per-office", type=_bounded_int(1, 1000), default=None)
+    seed.add_argument("--citizens", type=_bounded(int, 1, 50_000_000), default=None)
+    seed.add_argument("--lmes-per-office", type=_bounded(int, 1, 1000), default=None)
     seed.add_argument("--json", action="store_true", help="(the last line is always JSON)")
     seed.set_defaults(bench_run=_run_seed)
 
@@ -232,17 +233,17 @@ def add_arguments(bench: argparse.ArgumentParser) -> None:
     lifecycle.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     lifecycle.add_argument(
         "--requests",
-        type=_bounded_int(10, 1_000_000),
+        type=_bounded(int, 10, 1_000_000),
         default=2000,
         help="measured requests per operation and side (2000)",
     )
-    lifecycle.add_argument("--clients", type=_bounded_int(1, 64), default=4, help="(4)")
+    lifecycle.add_argument("--clients", type=_bounded(int, 1, 64), default=4, help="(4)")
     lifecycle.add_argument(
-        "--warmup", type=_bounded_int(0, 100_000), default=100, help="unmeasured requests (100)"
+        "--warmup", type=_bounded(int, 0, 100_000), default=100, help="unmeasured requests (100)"
     )
     lifecycle.add_argument(
         "--rounds",
-        type=_bounded_int(1, 10),
+        type=_bounded(int, 1, 10),
         default=2,
         help="alternate baseline and hub this many times per operation (2)",
     )
@@ -267,7 +268,7 @@ def add_arguments(bench: argparse.ArgumentParser) -> None:
     escalation.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     escalation.add_argument(
         "--due",
-        type=_bounded_int(0, 50_000_000),
+        type=_bounded(int, 0, 50_000_000),
         default=1_000_000,
         help="grievances to make due first, at most all of them; 0: as they are (1000000)",
     )
@@ -787,29 +788,6 @@ def _postgres_url(url: str) -> str:
     if urlsplit(url).scheme not in {"postgres", "postgresql"}:
         raise BenchSetupError(f"--database-url must be a postgres:// URL, not {url!r}")
     return url
-
-
-def _bounded_int(low: int, high: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high}")
-        return value
-
-    return parse
-
-
-def _share(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a number") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"{value} is not between 0 and 1")
-    return value
 
 
 def _round(value: float | None) -> float | None:

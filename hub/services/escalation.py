@@ -95,12 +95,13 @@ async def ancestry(category_id: int | None) -> list[str]:
     return codes
 
 
-async def matrix_for(grievance: Grievance) -> tuple[Level, ...]:
-    if grievance.department_id is None:
+async def matrix_for(department_id: int | None, category_id: int | None) -> tuple[Level, ...]:
+    """The matrix a grievance of this department and category climbs."""
+    if department_id is None:
         return DEFAULT_MATRIX
-    department = await Department.get_or_none(id=grievance.department_id).only("id", "escalation")
+    department = await Department.get_or_none(id=department_id).only("id", "escalation")
     escalation = department.escalation if department else {}
-    path = await ancestry(grievance.category_id) if escalation.get("categories") else []
+    path = await ancestry(category_id) if escalation.get("categories") else []
     return matrix_of(escalation, path)
 
 
@@ -214,17 +215,16 @@ async def escalate_due(
 
 
 class _Matrices:
-    """Per-run cache: a department's matrix, and a category override's subtree."""
+    """Per-run cache of the matrix for each (department, category) met."""
 
     def __init__(self) -> None:
-        self._departments: dict[int, dict[str, Any]] = {}
         self._by_category: dict[tuple[int, int | None], tuple[Level, ...]] = {}
 
     async def of(self, grievance: Grievance) -> tuple[Level, ...]:
         key = (grievance.department_id or 0, grievance.category_id)
         found = self._by_category.get(key)
         if found is None:
-            found = await matrix_for(grievance)
+            found = await matrix_for(grievance.department_id, grievance.category_id)
             self._by_category[key] = found
         return found
 

@@ -181,11 +181,7 @@ async def _write_filing(
         due_at=due,
         clock_started_at=dt.datetime.now(dt.UTC),
         escalate_at=escalation.deadline(
-            await escalation.matrix_for(
-                Grievance(
-                    department_id=department_id, category_id=category.id if category else None
-                )
-            ),
+            await escalation.matrix_for(department_id, category.id if category else None),
             0,
             dt.datetime.now(dt.UTC),
             due,

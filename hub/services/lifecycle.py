@@ -356,23 +356,31 @@ async def _transfer(ctx: _Ctx) -> None:
             "That category is in this department: a transfer goes to another one.",
         )
     await _check_hops(grievance, category)
+    await _move_to(ctx, category, ctx.now)
+    change.set(grievance, "assignee_id", None)
+    change.set(grievance, "transfers", grievance.transfers + 1)
+
+
+async def _move_to(ctx: _Ctx, category: TaxonomyNode, clock_from: dt.datetime) -> None:
+    """Put the grievance in ``category``, with the department and office that act on it
+    where the grievance is, and an SLA clock for it counted from ``clock_from``."""
+    grievance, change, settings = ctx.grievance, ctx.change, ctx.settings
     boundary = (
         await Boundary.get_or_none(id=grievance.boundary_id) if grievance.boundary_id else None
     )
     found = await jurisdiction.resolve(
         category.code, boundary.code if boundary else None, grievance.latitude, grievance.longitude
     )
-    department_id = found.department_id or category.department_id
-    due = sla.due_at(settings, ctx.now, category.sla_days or settings.default_sla_days)
-    change.set(grievance, "category_id", category.id, category.code)
-    change.set(grievance, "department_id", department_id, found.department)
     office = found.office
+    change.set(grievance, "category_id", category.id, category.code)
+    change.set(
+        grievance, "department_id", found.department_id or category.department_id, found.department
+    )
     change.set(
         grievance, "office_id", office.id if office else None, office.code if office else None
     )
-    change.set(grievance, "assignee_id", None)
-    change.set(grievance, "transfers", grievance.transfers + 1)
-    _restart_clock(ctx, due)
+    due = sla.due_at(settings, clock_from, category.sla_days or settings.default_sla_days)
+    _restart_clock(ctx, due, started=clock_from)
 
 
 async def _check_hops(grievance: Grievance, category: TaxonomyNode) -> None:
@@ -536,7 +544,7 @@ async def _appeal(ctx: _Ctx) -> None:
             f"An appeal must be made within {settings.appeal_window_days} days of closing.",
         )
     ctx.change.note = _note(ctx, required=True, what="grounds of appeal")
-    levels = await escalation.matrix_for(grievance)
+    levels = await escalation.matrix_for(grievance.department_id, grievance.category_id)
     appellate = next(
         (i for i, level in enumerate(levels) if level.role == Role.NODAL_OFFICER),
         len(levels) - 1,
@@ -552,7 +560,7 @@ async def _appeal(ctx: _Ctx) -> None:
 
 async def _escalate(ctx: _Ctx) -> None:
     grievance = ctx.grievance
-    levels = await escalation.matrix_for(grievance)
+    levels = await escalation.matrix_for(grievance.department_id, grievance.category_id)
     officers = await escalation.Officers.load([grievance.department_id or 0])
     step = escalation.next_step(grievance, levels, officers, ctx.now)
     if step is None:
@@ -575,26 +583,12 @@ async def _comment(ctx: _Ctx) -> None:
 
 
 async def _categorise(ctx: _Ctx) -> None:
-    grievance, settings, change = ctx.grievance, ctx.settings, ctx.change
     category, problem = await leaf_category(ctx.request.category_code or "")
     if category is None:
         raise DomainError([problem] if problem else [])
-    boundary = (
-        await Boundary.get_or_none(id=grievance.boundary_id) if grievance.boundary_id else None
-    )
-    found = await jurisdiction.resolve(
-        category.code, boundary.code if boundary else None, grievance.latitude, grievance.longitude
-    )
-    department_id = found.department_id or category.department_id
-    office = found.office
-    change.set(grievance, "category_id", category.id, category.code)
-    change.set(grievance, "department_id", department_id, found.department)
-    change.set(
-        grievance, "office_id", office.id if office else None, office.code if office else None
-    )
-    due = sla.due_at(settings, grievance.created_at, category.sla_days or settings.default_sla_days)
-    _restart_clock(ctx, due, started=grievance.created_at)
-    change.note = _note(ctx, required=False)
+    # the citizen filed when they filed: triage time counts against the SLA
+    await _move_to(ctx, category, ctx.grievance.created_at)
+    ctx.change.note = _note(ctx, required=False)
 
 
 async def _not_by_hand(ctx: _Ctx) -> None:
@@ -627,7 +621,10 @@ async def _write(
     grievance, change = ctx.grievance, ctx.change
     values = dict(change.fields)
     if change.restart_level is not None:
-        levels = await escalation.matrix_for(_with(grievance, values))  # where it is now
+        levels = await escalation.matrix_for(  # of where the grievance now is
+            values.get("department_id", grievance.department_id),
+            values.get("category_id", grievance.category_id),
+        )
         values["escalate_at"] = escalation.deadline(
             levels, change.restart_level, ctx.now, values.get("due_at", grievance.due_at)
         )
@@ -674,16 +671,6 @@ async def _write(
             connectors=settings.connectors,
         )
     return row, event
-
-
-def _with(grievance: Grievance, values: dict[str, Any]) -> Grievance:
-    """A copy of the row with the planned department and category, for their matrix."""
-    copy = Grievance(
-        id=grievance.id,
-        department_id=values.get("department_id", grievance.department_id),
-        category_id=values.get("category_id", grievance.category_id),
-    )
-    return copy
 
 
 async def state_of(grievance: Grievance) -> dict[str, Any]:

@@ -25,11 +25,11 @@ from tortoise.functions import Count
 from hub.enums import OPEN_STATUSES, Action, GrievanceStatus, Role, UserKind
 from hub.models import Department, Grievance, GrievanceEvent, User
 from hub.outbox import OutboxRow, write_new
+from hub.services.sla import IST, PENDENCY_DAYS, Pendency
 from hub.settings import Settings
 
 TEMPLATES_FILE = Path(__file__).resolve().parent.parent / "templates" / "notifications.yaml"
 DEFAULT_LANGUAGE = "en"
-IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")  # India keeps no DST
 SMS_MAX_CHARS = 300
 REASON_MAX_CHARS = 100  # a long note would crowd the SMS; the timeline has it whole
 NAME_MAX_CHARS = 60
@@ -37,9 +37,13 @@ NAME_MAX_CHARS = 60
 # and one insert, whatever the number of grievances.
 CHUNK = 500
 REMINDER_NUMBERS = 3
-# (name, lower bound inclusive, upper bound exclusive) of days since filing
-PENDENCY_BUCKETS = (("under_7", 0, 7), ("days_7_15", 7, 15), ("days_15_30", 15, 30))
-OVER_30 = ("over_30", 30)
+# the summary template's name for each of the SLA's pendency buckets
+BUCKET_NAMES = {
+    Pendency.UNDER_7_DAYS: "under_7",
+    Pendency.DAYS_7_TO_15: "days_7_15",
+    Pendency.DAYS_15_TO_30: "days_15_30",
+    Pendency.OVER_30_DAYS: "over_30",
+}
 
 S = GrievanceStatus
 
@@ -570,23 +574,18 @@ async def send_daily_summaries(settings: Settings, now: dt.datetime) -> int:
     return await write_new(rows)
 
 
-_SUMMARY_FIGURES = (*(b[0] for b in PENDENCY_BUCKETS), OVER_30[0], "total", "overdue")
+_SUMMARY_FIGURES = (*BUCKET_NAMES.values(), "total", "overdue")
 
 
 async def _pendency(department_ids: set[int], now: dt.datetime) -> dict[int, dict[str, int]]:
     """Open grievances per department: by days since filing, in total, and past due."""
     open_ = Grievance.filter(department_id__in=department_ids, status__in=list(OPEN_STATUSES))
-    ranges: list[tuple[str, dict[str, Any]]] = [
-        (
-            name,
-            {
-                "created_at__lte": now - dt.timedelta(days=low),
-                "created_at__gt": now - dt.timedelta(days=high),
-            },
-        )
-        for name, low, high in PENDENCY_BUCKETS
-    ]
-    ranges.append((OVER_30[0], {"created_at__lte": now - dt.timedelta(days=OVER_30[1])}))
+    ranges: list[tuple[str, dict[str, Any]]] = []
+    for bucket, since, until in PENDENCY_DAYS:
+        condition: dict[str, Any] = {"created_at__lte": now - dt.timedelta(days=since)}
+        if until is not None:
+            condition["created_at__gt"] = now - dt.timedelta(days=until)
+        ranges.append((BUCKET_NAMES[bucket], condition))
     ranges.append(("overdue", {"due_at__lt": now}))
     result: dict[int, dict[str, int]] = {}
     for name, condition in ranges:
@@ -599,9 +598,7 @@ async def _pendency(department_ids: set[int], now: dt.datetime) -> dict[int, dic
         for row in rows:
             result.setdefault(row["department_id"], {})[name] = int(row["n"])
     for figures in result.values():
-        figures["total"] = sum(figures.get(b[0], 0) for b in PENDENCY_BUCKETS) + figures.get(
-            OVER_30[0], 0
-        )
+        figures["total"] = sum(figures.get(name, 0) for name in BUCKET_NAMES.values())
     return result
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import yaml
 
+from hub.enums import OPEN_STATUSES, GrievanceStatus
+from hub.models import Grievance
 from hub.settings import Settings
 
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
@@ -40,6 +42,13 @@ class SlaColour(StrEnum):
 
 
 AMBER_FROM = 0.75
+# days since filing: [from, until); None: no end
+PENDENCY_DAYS: tuple[tuple[Pendency, int, int | None], ...] = (
+    (Pendency.UNDER_7_DAYS, 0, 7),
+    (Pendency.DAYS_7_TO_15, 7, 15),
+    (Pendency.DAYS_15_TO_30, 15, 30),
+    (Pendency.OVER_30_DAYS, 30, None),
+)
 
 
 @dataclass(frozen=True)
@@ -103,13 +112,7 @@ def due_at(settings: Settings, start: dt.datetime, days: int) -> dt.datetime:
 
 def pendency(filed_at: dt.datetime, now: dt.datetime) -> Pendency:
     age = (now - filed_at).total_seconds() / 86400
-    if age < 7:
-        return Pendency.UNDER_7_DAYS
-    if age < 15:
-        return Pendency.DAYS_7_TO_15
-    if age <= 30:
-        return Pendency.DAYS_15_TO_30
-    return Pendency.OVER_30_DAYS
+    return next(b for b, _, until in PENDENCY_DAYS if until is None or age < until)
 
 
 def colour(filed_at: dt.datetime, due: dt.datetime | None, now: dt.datetime) -> SlaColour:
@@ -121,3 +124,10 @@ def colour(filed_at: dt.datetime, due: dt.datetime | None, now: dt.datetime) -> 
     if span <= 0 or (now - filed_at).total_seconds() / span >= AMBER_FROM:
         return SlaColour.AMBER
     return SlaColour.GREEN
+
+
+def colour_of(grievance: Grievance, now: dt.datetime) -> SlaColour | None:
+    """An open grievance's colour, on the clock it now runs on; None once answered."""
+    if GrievanceStatus(grievance.status) not in OPEN_STATUSES:
+        return None
+    return colour(grievance.clock_started_at or grievance.created_at, grievance.due_at, now)

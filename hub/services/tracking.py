@@ -19,7 +19,7 @@ from tortoise.queryset import QuerySet
 from auth.actor import Actor
 from hub.enums import OPEN_STATUSES, GrievanceStatus, Role
 from hub.errors import DomainError, FieldError, nul_problems
-from hub.models import Grievance, User
+from hub.models import Department, Grievance, User
 from hub.services.grievances import normalise_mobile, visible_to
 from hub.services.sla import IST
 
@@ -203,8 +203,6 @@ def _page(rows: list[Grievance], limit: int, cursor_of: Callable[[Grievance], st
 async def officers(actor: Actor, role: Role, department_code: str | None = None) -> list[User]:
     """Active officers with ``role`` in the actor's department (statewide roles: any
     department named), e.g. the LMEs a GRO may assign to."""
-    from hub.models import Department
-
     if role not in (Role.GRO, Role.LME, Role.NODAL_OFFICER, Role.HOD):
         raise DomainError.one(
             "role", "not_an_officer_role", "Choose GRO, LME, NODAL_OFFICER or HOD."
