@@ -144,6 +144,33 @@ class Settings:
     max_attachments: int = 5
     download_url_seconds: int = 300
     public_url: str = "http://127.0.0.1:8000"
+    # sign-in and tokens
+    token_algorithm: Literal["HS256", "RS256", "ES256"] = "HS256"  # noqa: S105
+    token_private_key_file: str = ""
+    token_public_key_file: str = ""
+    token_issuer: str = "grievance-hub"  # noqa: S105
+    token_audience: str = "grievance-hub"  # noqa: S105
+    access_token_seconds: int = 900
+    refresh_token_days: int = 30
+    otp_seconds: int = 300
+    otp_max_attempts: int = 5
+    otp_resend_seconds: int = 30
+    otp_burst_max: int = 3
+    otp_burst_minutes: int = 10
+    otp_daily_per_number: int = 10
+    otp_daily_per_ip: int = 100
+    otp_daily_global: int = 200_000
+    staff_password_required: bool = False
+    client_secret_grace_hours: int = 24
+    # GraphQL hardening
+    max_query_depth: int = 12
+    max_aliases: int = 20
+    max_query_tokens: int = 3000
+    cors_origins: tuple[str, ...] = ()
+    ws_origins: tuple[str, ...] = ()
+    rate_limit_per_ip: int = 600
+    rate_limit_per_actor: int = 300
+    forwarded_allow_ips: tuple[str, ...] = ()
 
     @property
     def is_production(self) -> bool:
@@ -442,6 +469,153 @@ VARIABLES: tuple[_Var, ...] = (
         lambda n, v: v.rstrip("/"),
         "The hub's address as clients see it (signed download URLs start with it).",
     ),
+    _Var(
+        "HUB_TOKEN_ALGORITHM",
+        "token_algorithm",
+        lambda n, v: _choice(n, v, ("HS256", "RS256", "ES256")),
+        "The one signing algorithm tokens use and accept: `HS256` (HUB_SECRET_KEY), or `RS256`"
+        " / `ES256` with a key pair (subgraphs verify with the public key).",
+    ),
+    _Var(
+        "HUB_TOKEN_PRIVATE_KEY_FILE",
+        "token_private_key_file",
+        lambda n, v: v,
+        "PEM private key that signs tokens (RS256/ES256 only).",
+        "unset",
+    ),
+    _Var(
+        "HUB_TOKEN_PUBLIC_KEY_FILE",
+        "token_public_key_file",
+        lambda n, v: v,
+        "PEM public key that verifies tokens (RS256/ES256 only).",
+        "unset",
+    ),
+    _Var("HUB_TOKEN_ISSUER", "token_issuer", lambda n, v: v, "`iss` of every token."),
+    _Var("HUB_TOKEN_AUDIENCE", "token_audience", lambda n, v: v, "`aud` of every token."),
+    _Var(
+        "HUB_ACCESS_TOKEN_SECONDS",
+        "access_token_seconds",
+        lambda n, v: _int(n, v, low=30, high=900),
+        "Lifetime of an access token (at most 15 minutes).",
+    ),
+    _Var(
+        "HUB_REFRESH_TOKEN_DAYS",
+        "refresh_token_days",
+        lambda n, v: _int(n, v, low=1, high=90),
+        "Lifetime of a sign-in: a refresh token family expires this long after login.",
+    ),
+    _Var(
+        "HUB_OTP_SECONDS",
+        "otp_seconds",
+        lambda n, v: _int(n, v, low=30, high=300),
+        "Lifetime of a one-time code (at most 5 minutes).",
+    ),
+    _Var(
+        "HUB_OTP_MAX_ATTEMPTS",
+        "otp_max_attempts",
+        lambda n, v: _int(n, v, low=1, high=5),
+        "Wrong codes that kill a challenge (at most 5).",
+    ),
+    _Var(
+        "HUB_OTP_RESEND_SECONDS",
+        "otp_resend_seconds",
+        lambda n, v: _int(n, v, low=30, high=3600),
+        "Shortest wait between two codes to one number (at least 30 s).",
+    ),
+    _Var(
+        "HUB_OTP_BURST_MAX",
+        "otp_burst_max",
+        lambda n, v: _int(n, v, low=1, high=3),
+        "Codes one number may get in HUB_OTP_BURST_MINUTES (at most 3).",
+    ),
+    _Var(
+        "HUB_OTP_BURST_MINUTES",
+        "otp_burst_minutes",
+        lambda n, v: _int(n, v, low=10, high=1440),
+        "The window of HUB_OTP_BURST_MAX (at least 10 minutes).",
+    ),
+    _Var(
+        "HUB_OTP_DAILY_PER_NUMBER",
+        "otp_daily_per_number",
+        lambda n, v: _int(n, v, low=1, high=1000),
+        "Codes one number may get a day (IST).",
+    ),
+    _Var(
+        "HUB_OTP_DAILY_PER_IP",
+        "otp_daily_per_ip",
+        lambda n, v: _int(n, v, low=1, high=1_000_000),
+        "Codes asked for from one IP address a day (IST).",
+    ),
+    _Var(
+        "HUB_OTP_DAILY_GLOBAL",
+        "otp_daily_global",
+        lambda n, v: _int(n, v, low=1, high=100_000_000),
+        "Codes the whole hub sends a day (IST): the SMS budget.",
+    ),
+    _Var(
+        "HUB_STAFF_PASSWORD_REQUIRED",
+        "staff_password_required",
+        _bool,
+        "Every officer, operator and admin signs in with a password after the code; without"
+        " it, only those given a password need one.",
+    ),
+    _Var(
+        "HUB_CLIENT_SECRET_GRACE_HOURS",
+        "client_secret_grace_hours",
+        lambda n, v: _int(n, v, low=0, high=720),
+        "Hours a rotated service-account secret keeps working beside the new one.",
+    ),
+    _Var(
+        "HUB_MAX_QUERY_DEPTH",
+        "max_query_depth",
+        lambda n, v: _int(n, v, low=3, high=50),
+        "Deepest GraphQL selection accepted, in fields from the root (fragments included).",
+    ),
+    _Var(
+        "HUB_MAX_ALIASES",
+        "max_aliases",
+        lambda n, v: _int(n, v, low=1, high=500),
+        "Most aliases in one GraphQL operation (one in a fragment counts at every spread).",
+    ),
+    _Var(
+        "HUB_MAX_QUERY_TOKENS",
+        "max_query_tokens",
+        lambda n, v: _int(n, v, low=100, high=100_000),
+        "Most lexical tokens in one GraphQL document.",
+    ),
+    _Var(
+        "HUB_CORS_ORIGINS",
+        "cors_origins",
+        _tuple,
+        "Comma-separated origins (https://app.example.in, no path) whose pages may call the"
+        " API; `*`: any; unset: none.",
+    ),
+    _Var(
+        "HUB_WS_ORIGINS",
+        "ws_origins",
+        _tuple,
+        "Origins whose pages may open a subscription WebSocket (same-origin pages and"
+        " clients that send no Origin always may); unset: HUB_CORS_ORIGINS.",
+    ),
+    _Var(
+        "HUB_RATE_LIMIT_PER_IP",
+        "rate_limit_per_ip",
+        lambda n, v: _int(n, v, low=1, high=1_000_000),
+        "Requests a minute from one client address (an IPv6 /64 counts as one address).",
+    ),
+    _Var(
+        "HUB_RATE_LIMIT_PER_ACTOR",
+        "rate_limit_per_actor",
+        lambda n, v: _int(n, v, low=1, high=1_000_000),
+        "Requests a minute from one signed-in actor.",
+    ),
+    _Var(
+        "HUB_FORWARDED_ALLOW_IPS",
+        "forwarded_allow_ips",
+        _tuple,
+        "Proxies (IPs or networks such as 10.0.0.0/8) whose X-Forwarded-For gives the client's"
+        " address; unset: none, the connecting address counts.",
+    ),
 )
 
 
@@ -493,6 +667,13 @@ def _check(settings: Settings) -> None:
     if settings.storage == "s3" and not (settings.s3_endpoint and settings.s3_bucket):
         raise SettingsError(
             "Config 'HUB_S3_ENDPOINT' and 'HUB_S3_BUCKET' must be set when HUB_STORAGE=s3."
+        )
+    if settings.token_algorithm != "HS256" and not (  # noqa: S105
+        settings.token_private_key_file and settings.token_public_key_file
+    ):
+        raise SettingsError(
+            f"Config 'HUB_TOKEN_ALGORITHM' has value '{settings.token_algorithm}'. It needs "
+            "HUB_TOKEN_PRIVATE_KEY_FILE and HUB_TOKEN_PUBLIC_KEY_FILE."
         )
     if not settings.is_production:
         return
