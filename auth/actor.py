@@ -31,6 +31,11 @@ class Actor:
     roles: frozenset[Role]
     department_id: int | None = None
     office_id: int | None = None
+    # a service account's system code (e.g. "cpgrams" for a portal)
+    system: str | None = None
+    # the sign-in this request's token belongs to, for logout and revocation
+    session_id: str | None = None
+    token_id: str | None = None
 
     @property
     def role(self) -> Role:
@@ -52,5 +57,6 @@ class Actor:
         return self.department_id is not None and self.has(*STAFF_ROLES)
 
     @classmethod
-    def system(cls) -> Actor:
+    def internal(cls) -> Actor:
+        """The hub itself (jobs: escalation, auto-close, routing)."""
         return cls(user_id=None, kind=UserKind.SERVICE, roles=frozenset({Role.SYSTEM}))

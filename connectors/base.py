@@ -40,3 +40,10 @@ class Connector(Protocol):
     name: str
 
     async def deliver(self, message: OutboundMessage) -> DeliveryResult: ...
+
+
+async def close_connector(connector: Connector) -> None:
+    """Release what a connector holds (an HTTP session), if it holds anything."""
+    close = getattr(connector, "aclose", None)
+    if close is not None:
+        await close()

@@ -13,6 +13,7 @@ from typing import Any
 
 from cross_web import HTTPException
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -20,18 +21,35 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLRequestData, GraphQLRequestProtocol
+from strawberry.http.websocket_origin import normalize_allowed_origins
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.types.unset import UnsetType
 from tortoise import connections
 
 from auth.actor import Actor
+from connectors.base import Connector, close_connector
+from connectors.registry import SMS_SINKS
 from hub import db
 from hub.jobs import InProcessRunner, JobQueue, make_queue
 from hub.logs import request_id
 from hub.pubsub import Broker, make_broker
+from hub.ratelimit import (
+    MemoryRateLimiter,
+    RateLimiter,
+    Refusal,
+    check_actor,
+    check_address,
+    make_limiter,
+)
 from hub.runtime import Runtime
-from hub.services import attachments
+from hub.services import attachments, signin
 from hub.services.users import dev_actor
-from hub.settings import Settings
+from hub.settings import Settings, SettingsError
 from schema import build_schema
 from schema.context import Context
 
@@ -40,6 +58,15 @@ DEV_HEADER = "x-hub-dev-user"
 # Bodies a browser may POST cross-site without a CORS preflight, and headers it may not.
 SIMPLE_CONTENT_TYPES = {"multipart/form-data", "application/x-www-form-urlencoded", "text/plain"}
 CSRF_HEADERS = ("x-hub-csrf", "apollo-require-preflight")
+# What a page on an allowed origin may send: a bearer token, a JSON body, the CSRF headers
+# of multipart uploads and a request id to trace by.
+CORS_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "X-Hub-CSRF",
+    "Apollo-Require-Preflight",
+    "X-Request-Id",
+)
 _SIGNATURE = re.compile(r"([?&]sig=)[^&\s\"]*")
 
 
@@ -64,12 +91,44 @@ def _error(status: int, message: str, code: str) -> JSONResponse:
     )
 
 
+def _too_many(refusal: Refusal) -> JSONResponse:
+    return JSONResponse(
+        {"errors": [refusal.error]},
+        status_code=429,
+        headers={"Retry-After": str(refusal.retry_after)},
+    )
+
+
+class _Limited(Exception):
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.message)
+        self.refusal = refusal
+
+
+def _origins(name: str, origins: tuple[str, ...]) -> frozenset[str]:
+    """Origins as browsers send them (``https://app.example.in``, no path or slash)."""
+    try:
+        return normalize_allowed_origins(origins)
+    except ValueError:
+        raise SettingsError(
+            f"Config '{name}' has value '{','.join(origins)}'. Must list origins like "
+            "https://app.example.in (scheme, host, optional port; no path), or *."
+        ) from None
+
+
+def _socket_origins(settings: Settings) -> frozenset[str]:
+    if settings.ws_origins:
+        return _origins("HUB_WS_ORIGINS", settings.ws_origins)
+    return _origins("HUB_CORS_ORIGINS", settings.cors_origins)
+
+
 @dataclass
 class SocketContext(Context):
     """A WebSocket's context: one per connection; graphql-transport-ws fills
     ``connection_params`` from the connection_init payload."""
 
     connection_params: dict[str, Any] = field(default_factory=dict)
+    refused: str | None = None  # why the handshake's credentials were refused
 
 
 def _lowered(params: Mapping[str, Any]) -> dict[str, str]:
@@ -81,16 +140,70 @@ def _lowered(params: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
+class _CountedTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws, where every operation a socket starts counts as a request."""
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        view = self.view
+        if self.connection_acknowledged and isinstance(view, HubGraphQL):
+            refusal = await view.socket_refusal(self.context)
+            if refusal is not None:
+                error: Any = {"id": message["id"], "type": "error", "payload": [refusal.error]}
+                await self.send_message(error)
+                return
+        await super().handle_subscribe(message)
+
+
 class HubGraphQL(GraphQL[Context, None]):
-    def __init__(self, runtime: Runtime) -> None:
+    graphql_transport_ws_handler_class = _CountedTransportWS
+
+    def __init__(self, runtime: Runtime, limiter: RateLimiter | None = None) -> None:
         settings = runtime.settings
         super().__init__(
-            build_schema(production=settings.is_production),
+            build_schema(settings),
             graphql_ide="graphiql" if settings.graphiql_enabled else None,
             allow_queries_via_get=False,
             multipart_uploads_enabled=True,  # safe only behind Guard's CSRF check
+            # one WebSocket protocol to guard: the legacy graphql-ws is not offered
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            # a page on another origin may open a socket only from these; handshakes without
+            # an Origin (not a browser: no ambient credentials) and same-origin ones may too
+            allowed_origins=sorted(_socket_origins(settings)),
         )
         self.runtime = runtime
+        self.limiter = limiter or MemoryRateLimiter()
+
+    def _validate_batch_request(
+        self, request_data: list[GraphQLRequestData], protocol: GraphQLRequestProtocol
+    ) -> None:
+        # One operation per request: a batch would multiply what one request may do.
+        raise HTTPException(
+            400, "Batched operations (a JSON array) are not accepted: send one per request."
+        )
+
+    def _refuse_get(self, request: Request) -> Response | None:
+        """Operations come by POST only; a GET serves GraphiQL in dev and nothing else."""
+        if request.method not in ("GET", "HEAD"):
+            return None
+        if self.graphql_ide and self.should_render_graphql_ide(self.request_adapter_class(request)):
+            return None
+        response = _error(
+            405,
+            "Send GraphQL operations with POST and a JSON body; GET runs none.",
+            "METHOD_NOT_ALLOWED",
+        )
+        response.headers["Allow"] = "POST"
+        return response
+
+    async def socket_refusal(self, context: Context) -> Refusal | None:
+        """Per address and per actor, as Guard and get_context count HTTP requests."""
+        settings = self.runtime.settings
+        client = context.request.scope.get("client") if context.request else None
+        refusal = await check_address(self.limiter, settings, client)
+        actor = context.actor
+        if refusal is None and actor is not None and actor.user_id is not None:
+            refusal = await check_actor(self.limiter, settings, actor.user_id)
+        return refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -99,7 +212,12 @@ class HubGraphQL(GraphQL[Context, None]):
         # Strawberry answers unparseable requests in plain text; clients expect GraphQL errors.
         request = Request(scope=scope, receive=receive)
         try:
-            response = await self.run(request)
+            response = self._refuse_get(request) or await self.run(request)
+        except _Limited as exc:
+            response = _too_many(exc.refusal)
+        except Unauthorized as exc:
+            response = _error(exc.status_code, exc.reason, exc.code)
+            response.headers["WWW-Authenticate"] = exc.challenge
         except HTTPException as exc:
             response = _error(exc.status_code, exc.reason, "BAD_REQUEST")
         finally:
@@ -108,7 +226,25 @@ class HubGraphQL(GraphQL[Context, None]):
 
     async def authenticate(self, credentials: Mapping[str, str]) -> Actor | None:
         """The one place an actor is found from what a client sent: HTTP headers, or
-        a WebSocket's handshake headers and connection_init payload (lower-case keys)."""
+        a WebSocket's handshake headers and connection_init payload (lower-case keys).
+        No credentials: anonymous. Bad ones: ``Unauthorized``, never anonymous."""
+        header = credentials.get("authorization")
+        if header is not None:
+            scheme, _, token = header.strip().partition(" ")
+            token = token.strip()
+            if scheme.lower() != "bearer" or not token or " " in token:
+                raise Unauthorized(
+                    400,
+                    "The Authorization header must be 'Bearer <access token>'.",
+                    "INVALID_AUTHORIZATION",
+                    'Bearer error="invalid_request"',
+                )
+            try:
+                return await signin.authenticate(self.runtime.settings, token)
+            except signin.SignInRefused as exc:
+                raise Unauthorized(
+                    401, exc.message, exc.code, 'Bearer error="invalid_token"'
+                ) from None
         reference = credentials.get(DEV_HEADER)
         if reference and self.runtime.settings.dev_auth_enabled:
             return await dev_actor(reference)
@@ -117,33 +253,67 @@ class HubGraphQL(GraphQL[Context, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
-        actor = await self.authenticate(request.headers)
         if isinstance(request, WebSocket):
+            # a refused handshake credential is answered in on_ws_connect, in the protocol
+            try:
+                actor, refused = await self.authenticate(request.headers), None
+            except Unauthorized as exc:
+                actor, refused = None, exc.code
             return SocketContext(
-                runtime=self.runtime, actor=actor, request=request, response=response
+                runtime=self.runtime,
+                actor=actor,
+                request=request,
+                response=response,
+                refused=refused,
             )
+        actor = await self.authenticate(request.headers)
+        if actor is not None and actor.user_id is not None:
+            refusal = await check_actor(self.limiter, self.runtime.settings, actor.user_id)
+            if refusal is not None:
+                raise _Limited(refusal)
         return Context(runtime=self.runtime, actor=actor, request=request, response=response)
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """connection_init: its payload may name the actor, as headers do over HTTP."""
         assert isinstance(context, SocketContext)
+        if context.refused is not None:
+            raise ConnectionRejectionError({"code": context.refused})
         params = _lowered(context.connection_params)
         if not self.runtime.settings.dev_auth_enabled and (
             DEV_HEADER in params or DEV_HEADER in context.request.headers
         ):
             raise ConnectionRejectionError({"code": "DEV_AUTH_DISABLED"})
-        if DEV_HEADER in params:
-            context.actor = await self.authenticate(params)
+        if DEV_HEADER in params or "authorization" in params:
+            try:
+                context.actor = await self.authenticate(params)
+            except Unauthorized as exc:
+                raise ConnectionRejectionError({"code": exc.code}) from None
         return UnsetType()  # acknowledge without a payload
 
 
-class Guard:
-    """Request ids, the body-size cap, the CSRF check on form-like POSTs, and the dev
-    header's refusal in production."""
+class Unauthorized(HTTPException):
+    """Credentials that were sent and are wrong: answered with a status, never treated
+    as anonymous."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, status: int, reason: str, code: str, challenge: str) -> None:
+        super().__init__(status, reason)
+        self.code = code
+        self.challenge = challenge
+
+
+class Guard:
+    """Request ids, the per-address rate limit, the body-size cap, the CSRF check on
+    form-like POSTs, and the dev header's refusal in production."""
+
+    # The liveness probe costs nothing and must never be told to wait.
+    UNCOUNTED_PATHS = frozenset({"/healthz"})
+
+    def __init__(
+        self, app: ASGIApp, settings: Settings, limiter: RateLimiter | None = None
+    ) -> None:
         self.app = app
         self.settings = settings
+        self.limiter = limiter or MemoryRateLimiter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -166,6 +336,12 @@ class Guard:
                 message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
             await send(message)
 
+        if scope["path"] not in self.UNCOUNTED_PATHS:
+            # scope["client"]: uvicorn took it from X-Forwarded-For for trusted proxies only
+            limited = await check_address(self.limiter, self.settings, scope.get("client"))
+            if limited is not None:
+                await _refuse(scope, receive, send_with_id, _too_many(limited))
+                return
         if scope["type"] == "http":
             refusal = self._refusal(headers) or self._csrf_refusal(scope, headers)
             if refusal is not None:
@@ -240,17 +416,34 @@ class _BodyTooLarge(Exception):
     pass
 
 
+async def _refuse(scope: Scope, receive: Receive, send: Send, response: Response) -> None:
+    """Answer with ``response``; a WebSocket handshake is refused before it is accepted."""
+    if scope["type"] == "http":
+        await response(scope, receive, send)
+        return
+    socket = WebSocket(scope, receive, send)
+    if "websocket.http.response" in scope.get("extensions", {}):
+        await socket.send_denial_response(response)
+    else:
+        await socket.close(code=1013)  # try again later
+
+
 def _essence(content_type: str) -> str:
     """``multipart/form-data; boundary=x`` -> ``multipart/form-data``."""
     return content_type.split(";", 1)[0].strip().lower()
 
 
 def create_app(
-    settings: Settings, jobs: JobQueue | None = None, broker: Broker | None = None
+    settings: Settings,
+    jobs: JobQueue | None = None,
+    broker: Broker | None = None,
+    sms: Connector | None = None,
 ) -> Starlette:
     queue = jobs or make_queue(settings)
     updates = broker or make_broker(settings)
-    runtime = Runtime(settings=settings, jobs=queue, broker=updates)
+    # one SMS sink for the process's sign-in codes (a pooled HTTP session), closed at exit
+    codes = sms or SMS_SINKS[settings.sms_sink](settings)
+    runtime = Runtime(settings=settings, jobs=queue, broker=updates, sms=codes)
     if isinstance(queue, InProcessRunner):  # its jobs' changes reach this app's subscribers
         queue.ctx["broker"] = updates
 
@@ -261,6 +454,7 @@ def create_app(
             await db.require_migrated()
             await queue.start()
             await updates.start()
+            await limiter.start()
             logger.info(
                 "hub ready",
                 extra={
@@ -272,8 +466,11 @@ def create_app(
             )
             yield
         finally:
+            await limiter.stop()
             await updates.stop()
             await queue.stop()
+            if sms is None:  # ours, not a caller's
+                await close_connector(codes)
             await db.disconnect()
 
     async def healthz(request: Request) -> Response:
@@ -315,7 +512,8 @@ def create_app(
         )
 
     logging.getLogger("uvicorn.access").addFilter(_NO_SIGNATURES)
-    graphql = HubGraphQL(runtime)
+    limiter = make_limiter(settings)
+    graphql = HubGraphQL(runtime, limiter)
     app = Starlette(
         routes=[
             Route("/", index),
@@ -328,7 +526,20 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.runtime = runtime
-    app.add_middleware(Guard, settings=settings)
+    app.state.limiter = limiter
+    app.add_middleware(Guard, settings=settings, limiter=limiter)
+    # Outermost, so a page on an allowed origin can read refusals (429, 413, CSRF) too.
+    # Credentials stay off: tokens travel in the Authorization header, never in cookies, so
+    # no page needs the browser's cookies sent along, and none can ride on them.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=sorted(_origins("HUB_CORS_ORIGINS", settings.cors_origins)),
+        allow_methods=["GET", "POST"],
+        allow_headers=[*CORS_HEADERS, *([DEV_HEADER] if settings.dev_auth_enabled else [])],
+        allow_credentials=False,
+        expose_headers=["Retry-After", "X-Request-Id"],
+        max_age=600,
+    )
     return app
 
 

@@ -33,13 +33,21 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         asyncio.run(_require_migrated(settings))
     except db.NotMigratedError as exc:
         return _fail(str(exc))
+    try:
+        app = create_app(settings)
+    except SettingsError as exc:
+        return _fail(str(exc))
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,
         access_log=args.access_log,
+        # the client's address (rate limits, logs) comes from X-Forwarded-For only when the
+        # connection is from one of these proxies; none by default (uvicorn's own default
+        # trusts 127.0.0.1, or $FORWARDED_ALLOW_IPS)
         proxy_headers=True,
+        forwarded_allow_ips=list(settings.forwarded_allow_ips),
         server_header=False,
     )
     return 0
@@ -329,7 +337,12 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
     """Run one periodic job now, in this process (the worker's cron runs them anyway)."""
     from hub import jobs
 
-    job = {"escalate": jobs.escalate, "digest": jobs.digest, "relay": jobs.relay_outbox}[args.job]
+    job = {
+        "escalate": jobs.escalate,
+        "digest": jobs.digest,
+        "relay": jobs.relay_outbox,
+        "purge": jobs.purge,
+    }[args.job]
 
     async def run() -> dict[str, int]:
         await db.connect(settings)
@@ -448,12 +461,16 @@ def build_parser() -> argparse.ArgumentParser:
     run_job = sub.add_parser("jobs", help="run a periodic job once, now")
     run_job.add_argument(
         "job",
-        choices=("escalate", "digest", "relay"),
+        choices=("escalate", "digest", "relay", "purge"),
         help="escalate: SLA escalation and auto-close; digest: HoD summaries and nodal "
-        "reminders (once per day); relay: deliver due outbox messages",
+        "reminders (once per day); relay: deliver due outbox messages; purge: drop spent "
+        "sign-in codes and expired tokens",
     )
     run_job.set_defaults(func=cmd_jobs)
     sub.add_parser("settings", help="list every setting").set_defaults(func=cmd_settings)
+    from hub.cli_accounts import add_parsers
+
+    add_parsers(sub)
 
     bench = sub.add_parser("bench", help="benchmarks that print figures")
     from hub.bench import add_arguments

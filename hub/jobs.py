@@ -78,6 +78,13 @@ async def digest(ctx: dict[str, Any]) -> dict[str, int]:
     return {"summaries": summaries, "reminders": reminders}
 
 
+async def purge(ctx: dict[str, Any]) -> dict[str, int]:
+    """Drop spent sign-in codes and expired tokens (the audit keeps the history)."""
+    from hub.services import signin
+
+    return await signin.purge_expired(dt.datetime.now(dt.UTC))
+
+
 class _Quiet:
     """A job's own queue: the relay runs on its own timer or cron anyway."""
 
@@ -94,7 +101,8 @@ class _Quiet:
 ROUTING_JOB = "rebuild_routing"
 ESCALATION_JOB = "escalate"
 DIGEST_JOB = "digest"
-JOBS = (relay_outbox, rebuild_routing, escalate, digest)
+PURGE_JOB = "purge"
+JOBS = (relay_outbox, rebuild_routing, escalate, digest, purge)
 
 
 class JobQueue(Protocol):
@@ -153,6 +161,7 @@ class InProcessRunner:
             if today.hour >= self.summary_hour and self._digest_day != today.date():
                 self._digest_day = today.date()
                 await self._guarded(digest, "daily digest failed")
+                await self._guarded(purge, "purge of expired sign-ins failed")
             if self.rebuild_every and time.monotonic() >= self._next_rebuild:
                 self._next_rebuild += self.rebuild_every
                 try:

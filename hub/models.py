@@ -133,6 +133,10 @@ class User(Model):
         "hub.Department", related_name="staff", null=True, on_delete=RESTRICT
     )
     active = fields.BooleanField(default=True)
+    # argon2id; set where a staff member signs in with a password after the code
+    password_hash = fields.CharField(max_length=255, default="")
+    # a service account's system code (a portal such as "cpgrams", or a department system)
+    system = fields.CharField(max_length=64, default="")
     created_at = fields.DatetimeField(auto_now_add=True)
     office_id: int | None
     department_id: int | None
@@ -349,3 +353,97 @@ class Counter(Model):
 
     class Meta:
         table = "counter"
+
+
+# A one-time code sent to a mobile number. Only its hash is kept, bound to this challenge.
+class OtpChallenge(Model):
+    id = fields.CharField(max_length=32, primary_key=True)  # unguessable: secrets.token_urlsafe
+    mobile = fields.CharField(max_length=16)
+    code_hash = fields.CharField(max_length=64)
+    ip = fields.CharField(max_length=64, default="")
+    # false when no code went out (an inactive account): the answer looked the same
+    sent = fields.BooleanField(default=True)
+    attempts: int = fields.SmallIntField(default=0)
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    consumed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "otp_challenge"
+        indexes = (("mobile", "created_at"), ("ip", "created_at"), ("created_at",))
+
+
+# One sign-in: the family of refresh tokens that rotate from it; revoked as a whole.
+class AuthSession(Model):
+    id = fields.CharField(max_length=32, primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "hub.User", related_name="sessions", on_delete=RESTRICT
+    )
+    method = fields.CharField(max_length=16)  # otp, otp+password, client
+    ip = fields.CharField(max_length=64, default="")
+    user_agent = fields.CharField(max_length=200, default="")
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    revoked_at = fields.DatetimeField(null=True)
+    revoked_reason = fields.CharField(max_length=32, default="")
+    user_id: int
+
+    class Meta:
+        table = "auth_session"
+        indexes = (("user_id", "created_at"),)
+
+
+# Every token issued, by its jti: revocation, and refresh-token rotation and reuse.
+class AuthToken(Model):
+    jti = fields.CharField(max_length=32, primary_key=True)
+    session: fields.ForeignKeyRelation[AuthSession] = fields.ForeignKeyField(
+        "hub.AuthSession", related_name="tokens", on_delete=RESTRICT
+    )
+    kind = fields.CharField(max_length=8)  # access or refresh
+    issued_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)  # a refresh token, rotated
+    revoked_at = fields.DatetimeField(null=True)
+    session_id: str
+
+    class Meta:
+        table = "auth_token"
+        indexes = (("session_id",), ("expires_at",))
+
+
+# A department system's or portal's credentials; secrets kept as argon2id hashes.
+class ServiceClient(Model):
+    id = fields.CharField(max_length=64, primary_key=True)  # the client_id
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "hub.User", related_name="clients", on_delete=RESTRICT
+    )
+    secret_hash = fields.CharField(max_length=255)
+    # after a rotation the old secret works until previous_valid_until
+    previous_secret_hash = fields.CharField(max_length=255, default="")
+    previous_valid_until = fields.DatetimeField(null=True)
+    active = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    rotated_at = fields.DatetimeField(null=True)
+    user_id: int
+
+    class Meta:
+        table = "service_client"
+
+
+# Who did what to access, when and from where: sign-ins, refreshes, denials, exports.
+# Append-only (database triggers), and apart from the grievance timeline.
+class AuditRecord(Model):
+    id = fields.BigIntField(primary_key=True)
+    at = fields.DatetimeField()
+    kind = fields.CharField(max_length=40)
+    actor_id = fields.IntField(null=True)  # not a foreign key: the audit outlives accounts
+    actor_role = fields.CharField(max_length=32, default="")
+    subject = fields.CharField(max_length=200, default="")  # what it was about, masked
+    ip = fields.CharField(max_length=64, default="")
+    user_agent = fields.CharField(max_length=200, default="")
+    request_id = fields.CharField(max_length=64, default="")
+    detail: dict[str, Any] = fields.JSONField(default=dict)
+
+    class Meta:
+        table = "audit_record"
+        indexes = (("at",), ("actor_id", "at"), ("kind", "at"))

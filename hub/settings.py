@@ -586,14 +586,14 @@ VARIABLES: tuple[_Var, ...] = (
     _Var(
         "HUB_CORS_ORIGINS",
         "cors_origins",
-        _tuple,
+        lambda n, v: _origins(n, v),
         "Comma-separated origins (https://app.example.in, no path) whose pages may call the"
         " API; `*`: any; unset: none.",
     ),
     _Var(
         "HUB_WS_ORIGINS",
         "ws_origins",
-        _tuple,
+        lambda n, v: _origins(n, v),
         "Origins whose pages may open a subscription WebSocket (same-origin pages and"
         " clients that send no Origin always may); unset: HUB_CORS_ORIGINS.",
     ),
@@ -617,6 +617,28 @@ VARIABLES: tuple[_Var, ...] = (
         " address; unset: none, the connecting address counts.",
     ),
 )
+
+
+def _origins(name: str, raw: str) -> tuple[str, ...]:
+    """Origins as browsers send them: ``https://app.example.in[:port]``, or ``*``."""
+    origins = _tuple(name, raw)
+    for origin in origins:
+        if origin == "*":
+            continue
+        parts = urlsplit(origin)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.path
+            or parts.query
+            or parts.fragment
+            or parts.username
+        ):
+            raise SettingsError(
+                f"Config '{name}' has value '{origin}'. Must be an origin like "
+                "https://app.example.in (scheme, host, optional port; no path), or *."
+            )
+    return origins
 
 
 def _state_code(name: str, raw: str) -> str:

@@ -24,11 +24,13 @@ from hub import db
 from hub.jobs import (
     DIGEST_JOB,
     ESCALATION_JOB,
+    PURGE_JOB,
     RELAY_JOB,
     ROUTING_JOB,
     digest,
     escalate,
     job_context,
+    purge,
     rebuild_routing,
     relay_outbox,
 )
@@ -60,6 +62,7 @@ def build_worker(settings: Settings, ctx: dict[str, Any], *, burst: bool = False
             func(rebuild_routing, name=ROUTING_JOB, keep_result=3600, max_tries=1),
             func(escalate, name=ESCALATION_JOB, keep_result=0, max_tries=1),
             func(digest, name=DIGEST_JOB, keep_result=0, max_tries=1),
+            func(purge, name=PURGE_JOB, keep_result=0, max_tries=1),
         ],
         cron_jobs=[
             *(
@@ -89,6 +92,14 @@ def build_worker(settings: Settings, ctx: dict[str, Any], *, burst: bool = False
                 # the summary hour is IST (UTC+5:30)
                 hour={(settings.summary_hour * 60 - 330) % 1440 // 60},
                 minute={(settings.summary_hour * 60 - 330) % 60},
+                unique=True,
+                timeout=1800,
+            ),
+            cron(
+                purge,
+                name=f"cron:{PURGE_JOB}",
+                hour={21},  # 02:30 IST, when nobody is signing in
+                minute={0},
                 unique=True,
                 timeout=1800,
             ),

@@ -13,6 +13,9 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from hub.errors import DomainError
+from hub.settings import Settings
+from schema import hardening
+from schema.auth import AuthMutation, AuthQuery
 from schema.grievances import GrievanceMutation, GrievanceQuery
 from schema.lifecycle import LifecycleMutation, LifecycleQuery
 from schema.routing import RoutingMutation, RoutingQuery
@@ -24,12 +27,12 @@ logger = logging.getLogger("hub.graphql")
 
 
 @strawberry.type
-class Query(GrievanceQuery, LifecycleQuery, TaxonomyQuery, RoutingQuery):
+class Query(AuthQuery, GrievanceQuery, LifecycleQuery, TaxonomyQuery, RoutingQuery):
     pass
 
 
 @strawberry.type
-class Mutation(GrievanceMutation, LifecycleMutation, RoutingMutation):
+class Mutation(AuthMutation, GrievanceMutation, LifecycleMutation, RoutingMutation):
     pass
 
 
@@ -44,6 +47,8 @@ class HubSchema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
+        if self.config.disable_field_suggestions:
+            hardening.hide_suggestions(errors)
         # Bad requests are the client's business: one line each. Our own failures get a trace.
         for error in errors:
             if _is_unexpected(error):
@@ -52,11 +57,16 @@ class HubSchema(strawberry.Schema):
                 logger.info("request error: %s", error.message.splitlines()[0])
 
 
-def build_schema(*, production: bool = False) -> strawberry.Schema:
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    """The schema as ``settings`` serve it: production hides introspection, suggestions and
+    internal errors; the query limits apply in every mode. The SDL is the same in all."""
+    settings = settings or Settings()
+    production = settings.is_production
     # Clients send the same few operations again and again: parse and validate each once.
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),
+        *hardening.extensions(settings),
     ]
     if production:
         extensions.append(

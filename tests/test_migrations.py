@@ -47,6 +47,7 @@ async def test_fresh_database_is_refused_until_migrated(
             "hub.0001_initial",
             "hub.0002_routing",
             "hub.0003_lifecycle",
+            "hub.0004_auth",
         ]
         assert await db.migrate(fresh) == []  # idempotent
     finally:

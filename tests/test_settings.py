@@ -92,3 +92,28 @@ def test_the_command_stops_at_start_up_with_the_message() -> None:
     assert result.returncode == 2
     assert "Config 'HUB_PORT' has value 'abc'. Not a valid integer." in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"HUB_CORS_ORIGINS": "https://app.example.in/path"}, "'HUB_CORS_ORIGINS'"),
+        ({"HUB_WS_ORIGINS": "app.example.in"}, "'HUB_WS_ORIGINS'"),
+        ({"HUB_SECRET_KEY": "s" * 31}, "'HUB_SECRET_KEY' is 31 bytes long"),
+        ({"HUB_ACCESS_TOKEN_SECONDS": "3600"}, "'HUB_ACCESS_TOKEN_SECONDS'"),
+        ({"HUB_OTP_SECONDS": "600"}, "'HUB_OTP_SECONDS'"),
+        ({"HUB_OTP_MAX_ATTEMPTS": "6"}, "'HUB_OTP_MAX_ATTEMPTS'"),
+        ({"HUB_TOKEN_ALGORITHM": "none"}, "'HUB_TOKEN_ALGORITHM'"),
+        ({"HUB_TOKEN_ALGORITHM": "RS256"}, "HUB_TOKEN_PRIVATE_KEY_FILE"),
+    ],
+)
+def test_sign_in_and_origin_settings_are_checked_at_start_up(
+    env: dict[str, str], expected: str
+) -> None:
+    with pytest.raises(SettingsError, match=expected):
+        load_settings(env)
+
+
+def test_origins_as_browsers_send_them_are_accepted() -> None:
+    settings = load_settings({"HUB_CORS_ORIGINS": "https://app.example.in, http://localhost:3000"})
+    assert settings.cors_origins == ("https://app.example.in", "http://localhost:3000")

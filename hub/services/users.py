@@ -14,6 +14,7 @@ def actor_for(user: User) -> Actor:
         roles=frozenset(Role(role) for role in user.roles),
         department_id=user.department_id,
         office_id=user.office_id,
+        system=user.system or None,
     )
 
 
