@@ -9,7 +9,15 @@ from strawberry.dataloader import DataLoader
 from strawberry.types import Info as _Info
 
 from auth.actor import Actor
-from hub.models import Attachment, Department, GrievanceEvent, Office, TaxonomyNode, User
+from hub.models import (
+    Attachment,
+    Boundary,
+    Department,
+    GrievanceEvent,
+    Office,
+    TaxonomyNode,
+    User,
+)
 from hub.runtime import Runtime
 from hub.services.attachments import attachments_for
 from hub.services.grievances import events_for
@@ -27,6 +35,11 @@ async def _categories_by_id(ids: list[int]) -> list[TaxonomyNode | None]:
 
 async def _offices_by_id(ids: list[int]) -> list[Office | None]:
     rows = {o.id: o for o in await Office.filter(id__in=ids)}
+    return [rows.get(i) for i in ids]
+
+
+async def _boundaries_by_id(ids: list[int]) -> list[Boundary | None]:
+    rows = {b.id: b for b in await Boundary.filter(id__in=ids)}
     return [rows.get(i) for i in ids]
 
 
@@ -59,6 +72,9 @@ class Context:
     )
     office_by_id: DataLoader[int, Office | None] = field(
         default_factory=lambda: DataLoader(load_fn=_offices_by_id)
+    )
+    boundary_by_id: DataLoader[int, Boundary | None] = field(
+        default_factory=lambda: DataLoader(load_fn=_boundaries_by_id)
     )
     user_by_id: DataLoader[int, User | None] = field(
         default_factory=lambda: DataLoader(load_fn=_users_by_id)

@@ -7,11 +7,12 @@ from strawberry.file_uploads import Upload
 
 from hub import enums
 from hub.errors import DomainError
+from hub.models import Grievance as GrievanceRow
 from hub.services import grievances as service
 from hub.workflow import IllegalAction
 from schema.attachments import read_uploads
 from schema.context import Info
-from schema.permissions import IsAuthenticated
+from schema.permissions import FILERS, Allow
 from schema.types import Channel, Grievance, UserError
 
 
@@ -44,6 +45,13 @@ class FileGrievancePayload:
     errors: list[UserError]
 
 
+async def in_scope(info: Info, row: GrievanceRow) -> Grievance | None:
+    """A grievance after a change, if the actor may still see it (a transfer moves it away)."""
+    actor = info.context.actor
+    assert actor is not None
+    return Grievance(row=row) if await service.can_see(actor, row.id) else None
+
+
 def errors_of(exc: DomainError | IllegalAction) -> list[UserError]:
     if isinstance(exc, IllegalAction):
         return [UserError(field="", code="illegal_action", message=str(exc))]
@@ -53,7 +61,7 @@ def errors_of(exc: DomainError | IllegalAction) -> list[UserError]:
 @strawberry.type
 class GrievanceQuery:
     @strawberry.field(
-        permission_classes=[IsAuthenticated],
+        permission_classes=[Allow.signed_in()],
         description="A grievance by registration number; null when missing or not yours to see.",
     )
     async def grievance(self, info: Info, registration_number: str) -> Grievance | None:
@@ -64,7 +72,11 @@ class GrievanceQuery:
 
 @strawberry.type
 class GrievanceMutation:
-    @strawberry.mutation(permission_classes=[IsAuthenticated])
+    @strawberry.mutation(
+        permission_classes=[Allow.to(*FILERS)],
+        description="File a grievance: a citizen for themself, an operator, portal or department "
+        "system for a citizen.",
+    )
     async def file_grievance(self, info: Info, input: FileGrievanceInput) -> FileGrievancePayload:
         assert info.context.actor is not None
         try:

@@ -9,13 +9,15 @@ import strawberry
 from strawberry.file_uploads import Upload
 
 from hub import enums
+from hub.enums import Role
 from hub.errors import DomainError
 from hub.services import lifecycle, tracking
+from hub.services.audit import Origin
 from hub.workflow import IllegalAction
 from schema.attachments import read_uploads
 from schema.context import Info
-from schema.grievances import errors_of
-from schema.permissions import IsAuthenticated
+from schema.grievances import errors_of, in_scope
+from schema.permissions import STAFF, Allow
 from schema.types import Grievance, GrievanceStatus, Officer, UserError, WorkflowAction
 
 
@@ -115,7 +117,7 @@ def _page(page: tracking.Page) -> GrievancePage:
 @strawberry.type
 class LifecycleQuery:
     @strawberry.field(
-        permission_classes=[IsAuthenticated],
+        permission_classes=[Allow.to(*STAFF)],
         description="Open grievances waiting on you, most urgent (earliest due) first.",
     )
     async def inbox(
@@ -129,7 +131,9 @@ class LifecycleQuery:
         wanted = tuple(enums.GrievanceStatus(s) for s in statuses or ())
         return _page(await tracking.inbox(info.context.actor, first, after, wanted))
 
-    @strawberry.field(permission_classes=[IsAuthenticated], description="Yours, newest first.")
+    @strawberry.field(
+        permission_classes=[Allow.to(Role.CITIZEN)], description="Yours, newest first."
+    )
     async def my_grievances(
         self, info: Info, first: int = 20, after: str | None = None
     ) -> GrievancePage:
@@ -137,7 +141,7 @@ class LifecycleQuery:
         return _page(await tracking.mine(info.context.actor, first, after))
 
     @strawberry.field(
-        permission_classes=[IsAuthenticated],
+        permission_classes=[Allow.to(*STAFF, Role.OPERATOR, Role.PORTAL)],
         description="By the citizen's mobile or name, and filing dates, within what you may see.",
     )
     async def search_grievances(
@@ -151,10 +155,11 @@ class LifecycleQuery:
             filed_to=filter.filed_to,
             statuses=tuple(enums.GrievanceStatus(s) for s in filter.statuses or ()),
         )
-        return _page(await tracking.search(info.context.actor, criteria, first, after))
+        origin = Origin.of(info.context.request)
+        return _page(await tracking.search(info.context.actor, criteria, first, after, origin))
 
     @strawberry.field(
-        permission_classes=[IsAuthenticated],
+        permission_classes=[Allow.to(*STAFF)],
         description="Officers of your department with a role, e.g. the LMEs to assign to.",
     )
     async def officers(
@@ -167,7 +172,10 @@ class LifecycleQuery:
         rows = await tracking.officers(info.context.actor, enums.Role(role), department_code)
         return [Officer(id=row.id, name=row.name) for row in rows]
 
-    @strawberry.field(description="The reasons an Action Taken Report may close a grievance with.")
+    @strawberry.field(
+        permission_classes=[Allow.anyone()],
+        description="The reasons an Action Taken Report may close a grievance with.",
+    )
     def closure_reasons(self, info: Info) -> list[ClosureReason]:
         return [
             ClosureReason(code=r.code, row=r)
@@ -178,8 +186,10 @@ class LifecycleQuery:
 @strawberry.type
 class LifecycleMutation:
     @strawberry.mutation(
-        permission_classes=[IsAuthenticated],
-        description="Take a workflow action. A refused action changes nothing.",
+        permission_classes=[Allow.signed_in()],
+        description="Take a workflow action (who may take which is the workflow table). A "
+        "refused action changes nothing; after one that moves the grievance out of your "
+        "scope (a transfer), grievance is null.",
     )
     async def perform_action(self, info: Info, input: ActionInput) -> ActionPayload:
         assert info.context.actor is not None
@@ -211,4 +221,4 @@ class LifecycleMutation:
             return ActionPayload(grievance=None, errors=errors_of(exc), refusal=refusal)
         except DomainError as exc:
             return ActionPayload(grievance=None, errors=errors_of(exc))
-        return ActionPayload(grievance=Grievance(row=row), errors=[])
+        return ActionPayload(grievance=await in_scope(info, row), errors=[])

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import strawberry
 
+from hub.enums import Role
 from hub.errors import DomainError
 from hub.services import routing as service
 from hub.services import triage
 from hub.workflow import IllegalAction
 from schema.context import Info
-from schema.grievances import errors_of
-from schema.permissions import IsAuthenticated
+from schema.grievances import errors_of, in_scope
+from schema.permissions import STAFF, Allow, quietly
 from schema.types import Grievance, UserError
 
 
@@ -89,8 +90,9 @@ class RouteSuggestion:
         ]
 
     @strawberry.field(
+        extensions=quietly(*STAFF),
         description="Most alike routed grievances: for statewide roles and the suggested "
-        "department's own staff; empty for everyone else."
+        "department's own staff; empty for everyone else.",
     )
     def similar_grievances(self) -> list[str]:
         return list(self.row.similar)
@@ -129,7 +131,7 @@ class RoutingModelPayload:
 @strawberry.type
 class RoutingQuery:
     @strawberry.field(
-        permission_classes=[IsAuthenticated],
+        permission_classes=[Allow.signed_in()],
         description="Ranked categories for a free-text complaint, with the office for a place.",
     )
     async def route_suggestions(
@@ -162,7 +164,7 @@ class RoutingQuery:
         )
 
     @strawberry.field(
-        permission_classes=[IsAuthenticated],
+        permission_classes=[Allow.to(Role.GRO, Role.ADMIN, Role.LEADERSHIP)],
         description="Grievances awaiting a category that you may triage, oldest first.",
     )
     async def triage_queue(self, info: Info, limit: int = 50) -> list[Grievance]:
@@ -173,7 +175,7 @@ class RoutingQuery:
 @strawberry.type
 class RoutingMutation:
     @strawberry.mutation(
-        permission_classes=[IsAuthenticated],
+        permission_classes=[Allow.to(Role.GRO, Role.ADMIN)],
         description="A GRO chooses the category of a grievance in triage.",
     )
     async def categorise_grievance(self, info: Info, input: CategoriseInput) -> CategorisePayload:
@@ -188,10 +190,10 @@ class RoutingMutation:
             )
         except (DomainError, IllegalAction) as exc:
             return CategorisePayload(grievance=None, errors=errors_of(exc))
-        return CategorisePayload(grievance=Grievance(row=row), errors=[])
+        return CategorisePayload(grievance=await in_scope(info, row), errors=[])
 
     @strawberry.mutation(
-        permission_classes=[IsAuthenticated],
+        permission_classes=[Allow.to(Role.ADMIN)],
         description="Admin: retrain the routing model from routed grievances now.",
     )
     async def rebuild_routing_model(self, info: Info) -> RoutingModelPayload:

@@ -10,11 +10,12 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 
+from auth.actor import Actor
 from hub import enums
 from hub.pubsub import Feed, grievance_channel
 from hub.services import grievances as service
 from schema.context import Info
-from schema.permissions import IsAuthenticated
+from schema.permissions import Allow
 from schema.types import GrievanceStatus, WorkflowAction
 
 logger = logging.getLogger("hub.graphql")
@@ -45,12 +46,20 @@ def update_of(message: dict[str, Any]) -> GrievanceUpdate | None:
         return None
 
 
-async def _updates(feed: Feed) -> AsyncGenerator[GrievanceUpdate, None]:
+async def _updates(feed: Feed, actor: Actor, grievance_id: int) -> AsyncGenerator[GrievanceUpdate]:
+    """The stream, while the actor may still see the grievance: each update is checked
+    again (a transfer, reassignment, reopening or escalation moves a grievance out of
+    someone's scope), and the stream completes, without that update, once it has left.
+    Updates are a few per grievance a day: one indexed lookup each costs little."""
     try:
         async for message in feed:
             update = update_of(message)
-            if update is not None:
-                yield update
+            if update is None:
+                continue
+            if not await service.can_see(actor, grievance_id):
+                logger.info("subscription ended: the grievance left the subscriber's scope")
+                return
+            yield update
     finally:
         feed.close()
 
@@ -62,7 +71,7 @@ def _not_found() -> GraphQLError:
 @strawberry.type
 class Subscription:
     @strawberry.subscription(
-        permission_classes=[IsAuthenticated],
+        permission_classes=[Allow.signed_in()],
         description="Changes to a grievance as they are committed; an error when it is "
         "missing or not yours to see.",
     )
@@ -85,4 +94,4 @@ class Subscription:
         if visible is None:  # missing and not yours look the same
             feed.close()
             raise _not_found()
-        return _updates(feed)
+        return _updates(feed, actor, visible.id)

@@ -5,16 +5,22 @@ from __future__ import annotations
 import strawberry
 
 from hub.services import taxonomy as service
+from schema.permissions import Allow
 from schema.types import Category, Department
 
 
 @strawberry.type
 class TaxonomyQuery:
-    @strawberry.field(description="Active departments, by code.")
+    @strawberry.field(
+        permission_classes=[Allow.anyone()], description="Active departments, by code."
+    )
     async def departments(self) -> list[Department]:
         return [Department(row=row) for row in await service.active_departments()]
 
-    @strawberry.field(description="Active categories under a parent (or a department's top level).")
+    @strawberry.field(
+        permission_classes=[Allow.anyone()],
+        description="Active categories under a parent (or a department's top level).",
+    )
     async def categories(
         self, department_code: str | None = None, parent_code: str | None = None
     ) -> list[Category]:

@@ -11,7 +11,7 @@ from hub import enums
 from hub.models import Department as DepartmentRow
 from hub.models import Grievance as GrievanceRow
 from hub.models import GrievanceEvent, TaxonomyNode
-from hub.services import lifecycle, sla
+from hub.services import lifecycle, privacy, sla
 from schema.attachments import Attachment, attachments_of
 from schema.context import Info
 
@@ -152,9 +152,53 @@ class ActionTakenReport:
     at: dt.datetime
 
 
+@strawberry.type(
+    description="Who the grievance belongs to. The mobile number is masked "
+    "(+91******4321) for those who do not contact the complainant."
+)
+class Complainant:
+    row: strawberry.Private[privacy.Contact]
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field
+    def mobile(self) -> str | None:
+        return self.row.mobile
+
+    @strawberry.field
+    def language(self) -> str:
+        return self.row.language
+
+    @strawberry.field(description="Whether the mobile number and address are masked for you.")
+    def masked(self) -> bool:
+        return self.row.masked
+
+
 @strawberry.type
 class Grievance:
     row: strawberry.Private[GrievanceRow]
+
+    @strawberry.field(description="The citizen; contact details masked unless you need them.")
+    async def complainant(self, info: Info) -> Complainant:
+        actor = info.context.actor
+        assert actor is not None  # a grievance is only ever shown to someone signed in
+        citizen = await info.context.user_by_id.load(self.row.citizen_id)
+        assert citizen is not None
+        shown = privacy.contact(actor, self.row, citizen.name, citizen.mobile, citizen.language)
+        return Complainant(row=shown)
+
+    @strawberry.field(
+        description="Where the problem is; for those who do not visit, only the area's name."
+    )
+    async def address(self, info: Info) -> str | None:
+        actor = info.context.actor
+        assert actor is not None
+        boundary_id = self.row.boundary_id
+        boundary = await info.context.boundary_by_id.load(boundary_id) if boundary_id else None
+        area = (boundary.names.get("en") or boundary.code) if boundary else None
+        return privacy.address(actor, self.row, area)
 
     @strawberry.field(description="Changes on every action; send it back as expectedVersion.")
     def version(self) -> int:

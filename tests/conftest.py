@@ -54,6 +54,11 @@ PG_USER = os.environ.get("HUB_TEST_PG_USER", "postgres")
 REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PER_TEST_TABLES = (
+    "auth_token",
+    "auth_session",
+    "service_client",
+    "otp_challenge",
+    "audit_record",
     "outbox_message",
     "external_link",
     "attachment",
@@ -65,10 +70,12 @@ PER_TEST_TABLES = (
 )
 
 
-SQLITE_NO_DELETE = (
-    "CREATE TRIGGER grievance_event_no_delete BEFORE DELETE ON grievance_event "
-    "BEGIN SELECT RAISE(ABORT, 'grievance_event is append-only'); END"
-)
+# append-only tables: tests lift their delete triggers on SQLite to start afresh
+SQLITE_NO_DELETE = {
+    table: f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "
+    f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+    for table in ("grievance_event", "audit_record")
+}
 
 
 def unavailable(what: str, why: str, how: str) -> None:
@@ -141,11 +148,12 @@ async def truncate() -> None:
     if conn.capabilities.dialect == "postgres":
         await conn.execute_script(f"TRUNCATE {', '.join(PER_TEST_TABLES)} RESTART IDENTITY")
     else:
-        # the timeline is append-only (a trigger): tests lift it to start afresh
-        await conn.execute_script("DROP TRIGGER IF EXISTS grievance_event_no_delete")
+        for table in SQLITE_NO_DELETE:
+            await conn.execute_script(f"DROP TRIGGER IF EXISTS {table}_no_delete")
         for table in PER_TEST_TABLES:
             await conn.execute_script(f"DELETE FROM {table}")
-        await conn.execute_script(SQLITE_NO_DELETE)
+        for statement in SQLITE_NO_DELETE.values():
+            await conn.execute_script(statement)
 
 
 @pytest.fixture
@@ -253,6 +261,21 @@ async def client(rt: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as http:
         yield http
+
+
+async def bearer(settings: Settings, user: User | None) -> dict[str, str]:
+    """Act as ``user`` the way clients do: the access token of a real sign-in (a session
+    and token rows, as after an OTP or client-credentials sign-in). Anonymous: nothing."""
+    from hub.services import signin
+    from hub.services.audit import Origin
+
+    if user is None:
+        return {}
+    method = "client" if user.kind == UserKind.SERVICE else "otp"
+    tokens = await signin.open_session(
+        settings, user, method, Origin(), refresh=user.kind != UserKind.SERVICE
+    )
+    return {"Authorization": f"Bearer {tokens.access_token}"}
 
 
 async def gql(

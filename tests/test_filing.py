@@ -8,9 +8,9 @@ import re
 import httpx
 import pytest
 
-from hub.enums import OutboxStatus
+from hub.enums import OutboxStatus, UserKind
 from hub.jobs import InProcessRunner
-from hub.models import Grievance, GrievanceEvent, OutboxMessage, User
+from hub.models import Grievance, GrievanceEvent, Office, OutboxMessage, User
 from tests.conftest import People, data_of, gql
 
 FILE = """
@@ -108,11 +108,22 @@ async def test_another_citizen_sees_nothing(client: httpx.AsyncClient, people: P
     missing = await gql(client, READ, {"number": "KA-UDD-2026-9999999"}, as_user=people.ravi)
     assert stolen == missing == {"data": {"grievance": None}}
 
-    # staff of another department: same answer; the owning department and leadership see it
-    assert data_of(await gql(client, READ, {"number": number}, as_user=people.wsd_gro)) == {
-        "grievance": None
-    }
-    for viewer in (people.udd_gro, people.leader):
+    # staff of another department, or of another office of it (UDD's GRO at its
+    # headquarters): same answer; the GRO of the ward's office and leadership see it
+    for outsider in (people.wsd_gro, people.udd_gro):
+        assert data_of(await gql(client, READ, {"number": number}, as_user=outsider)) == {
+            "grievance": None
+        }
+    ward = await Office.get(code="UDD-BBMP-W150")
+    ward_gro = await User.create(
+        mobile="+919700030099",
+        name="Ward GRO",
+        kind=UserKind.EMPLOYEE,
+        roles=["gro"],
+        department_id=ward.department_id,
+        office=ward,
+    )
+    for viewer in (ward_gro, people.leader):
         seen = data_of(await gql(client, READ, {"number": number}, as_user=viewer))
         assert seen["grievance"]["registrationNumber"] == number
 
@@ -170,9 +181,10 @@ async def test_operator_files_for_a_caller(client: httpx.AsyncClient, people: Pe
 
 
 async def test_staff_cannot_file(client: httpx.AsyncClient, people: People) -> None:
-    payload = data_of(await gql(client, FILE, {"input": GARBAGE}, as_user=people.udd_gro))
-    assert payload["fileGrievance"]["errors"][0]["code"] == "illegal_action"
-    assert "FILE is not allowed for this role" in payload["fileGrievance"]["errors"][0]["message"]
+    refused = await gql(client, FILE, {"input": GARBAGE}, as_user=people.udd_gro)
+    assert refused["data"] is None
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert await Grievance.all().count() == 0
 
 
 async def test_retried_filing_with_client_reference_files_once(

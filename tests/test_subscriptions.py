@@ -22,7 +22,7 @@ from websockets.typing import Subprotocol
 
 from auth.actor import Actor
 from hub.app import create_app
-from hub.enums import Action, Channel, GrievanceStatus
+from hub.enums import Action, Channel, GrievanceStatus, UserKind
 from hub.models import Grievance, GrievanceEvent, User
 from hub.pubsub import (
     Feed,
@@ -392,7 +392,16 @@ async def test_staff_named_in_the_handshake_headers_hear_it_too(
 ) -> None:
     grievance = await file_grievance(rt, people.actor(people.asha), GARBAGE)
     channel = grievance_channel(grievance.registration_number)
-    async with session(hub_ws, headers=as_user(people.udd_gro)) as ws:
+    # the GRO of the grievance's office (conftest's UDD GRO is at another office)
+    ward_gro = await User.create(
+        mobile="+919700030099",
+        name="Ward GRO",
+        kind=UserKind.EMPLOYEE,
+        roles=["gro"],
+        department_id=grievance.department_id,
+        office_id=grievance.office_id,
+    )
+    async with session(hub_ws, headers=as_user(ward_gro)) as ws:
         await subscribe(ws, grievance.registration_number)
         await until(lambda: local(rt).subscriber_count(channel) == 1)
         await announce(rt, grievance, await a_change(grievance, people.asha))

@@ -7,12 +7,11 @@ connector in one transaction: all of them or none.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Q
+from tortoise.expressions import Q, Subquery
 from tortoise.transactions import in_transaction
 
 from auth.actor import Actor
@@ -29,13 +28,20 @@ from hub.models import (
     User,
 )
 from hub.runtime import Runtime
-from hub.services import attachments, escalation, jurisdiction, notifications, routing, sla
+from hub.services import (
+    attachments,
+    escalation,
+    jurisdiction,
+    notifications,
+    phones,
+    routing,
+    sla,
+)
 from hub.services.registration import next_registration_number
 
 DESCRIPTION_MIN = 10
 DESCRIPTION_MAX = 5000
 UNROUTED_DEPARTMENT = "GEN"
-_MOBILE = re.compile(r"^(?:\+?91|0)?([6-9]\d{9})$")
 FILED_TOPIC = "grievance.filed"
 
 
@@ -56,22 +62,54 @@ class FilingData:
 
 
 def normalise_mobile(raw: str) -> str | None:
-    match = _MOBILE.match(re.sub(r"[\s\-()]", "", raw))
-    return f"+91{match.group(1)}" if match else None
+    return phones.indian_mobile(raw)
 
 
 def visible_to(actor: Actor) -> Q:
-    """The grievances an actor may see; anything else looks missing."""
+    """The grievances an actor may see; anything else looks missing. The one scope rule:
+    queries, inboxes, search, tracking, actions, attachments and subscriptions use it.
+
+    Statewide roles (leadership, admin, the hub itself) see everything. Anyone sees
+    what they filed (an operator, portal or department system filing for a citizen)
+    and what is assigned or escalated to them; a citizen sees their own. A portal
+    also sees what was sent to it (an external link in its system). A department
+    system, HoD and nodal officer see their department; a GRO or LME with an office
+    sees that office's grievances and those of their department that no office covers
+    (someone must assign them), without an office their department. A GRO of no
+    department (the state triage cell) sees what awaits triage with no department.
+    """
     if actor.is_statewide:
         return Q()
-    allowed = Q(id=-1)
-    if actor.user_id is not None and actor.has(Role.CITIZEN):
-        allowed |= Q(citizen_id=actor.user_id)
-    if actor.user_id is not None and actor.has(Role.OPERATOR, Role.PORTAL):
-        allowed |= Q(filed_by_id=actor.user_id)
-    if actor.is_department_staff:
-        allowed |= Q(department_id=actor.department_id)
-    return allowed
+    branches: list[Q] = []
+    if actor.user_id is not None:
+        branches += [
+            Q(assignee_id=actor.user_id),
+            Q(escalated_to_id=actor.user_id),
+            Q(filed_by_id=actor.user_id),
+        ]
+        if actor.has(Role.CITIZEN):
+            branches.append(Q(citizen_id=actor.user_id))
+    if actor.has(Role.PORTAL) and actor.system:
+        sent = ExternalLink.filter(system=actor.system).values("grievance_id")
+        branches.append(Q(id__in=Subquery(sent)))
+    department = actor.department_id
+    if department is not None:
+        if actor.has(Role.DEPARTMENT_SYSTEM, Role.HOD, Role.NODAL_OFFICER):
+            branches.append(Q(department_id=department))
+        elif actor.has(Role.GRO, Role.LME):
+            if actor.office_id is None:
+                branches.append(Q(department_id=department))
+            else:
+                branches.append(Q(office_id=actor.office_id))
+                branches.append(Q(department_id=department, office_id=None))
+    elif actor.has(Role.GRO):
+        branches.append(Q(department_id=None, status=GrievanceStatus.TRIAGE))
+    return Q(*branches, join_type=Q.OR) if branches else Q(id=-1)
+
+
+async def can_see(actor: Actor, grievance_id: int) -> bool:
+    """Whether ``visible_to`` still holds for one grievance (it may have moved)."""
+    return await Grievance.filter(visible_to(actor), id=grievance_id).exists()
 
 
 async def get_grievance(actor: Actor, registration_number: str) -> Grievance | None:

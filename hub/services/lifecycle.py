@@ -170,18 +170,11 @@ Planner = Callable[[_Ctx], Awaitable[None]]
 
 
 def triage_scope(actor: Actor) -> Q:
-    """Who may triage: statewide roles all of it; a department's GROs its best guesses; GROs
-    of no department (a state triage cell) what the hub could not guess at all."""
-    if actor.is_statewide:
-        return Q()
-    if actor.has(Role.GRO):
-        if actor.department_id is not None:
-            return Q(department_id=actor.department_id)
-        return Q(department_id=None)
-    return Q(id=-1)
-
-
-_TRIAGE_ACTIONS = frozenset({Action.CATEGORISE, Action.REJECT})
+    """The triage queue is what awaits a category within what the actor may see: statewide
+    roles all of it, a department's GROs its best guesses, GROs of no department (a state
+    triage cell) what the hub could not guess at all. Who may triage is the field's
+    permission."""
+    return visible_to(actor)
 
 
 async def act(rt: Runtime, actor: Actor, request: ActionRequest) -> Grievance:
@@ -201,10 +194,8 @@ async def act(rt: Runtime, actor: Actor, request: ActionRequest) -> Grievance:
     )
     if problems:
         raise DomainError(problems)
-    scope = visible_to(actor)
-    if request.action in _TRIAGE_ACTIONS:  # the triage queue's own scope
-        scope |= Q(triage_scope(actor), status=S.TRIAGE)
-    grievance = await Grievance.filter(scope, registration_number=number).first()
+    # what the actor may not see does not exist for them (the triage queue is within it)
+    grievance = await Grievance.filter(visible_to(actor), registration_number=number).first()
     if grievance is None:
         raise not_found(number)
     ctx = _Ctx(rt.settings, actor, grievance, request, dt.datetime.now(dt.UTC))
@@ -735,7 +726,7 @@ async def auto_close_due(rt: Runtime, now: dt.datetime | None = None, limit: int
         .values_list("registration_number", flat=True)
     )
     closed = 0
-    system = Actor.system()
+    system = Actor.internal()
     for number in due:
         try:
             await act(rt, system, ActionRequest(Action.AUTO_CLOSE, str(number)))

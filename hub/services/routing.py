@@ -220,7 +220,7 @@ async def suggest(
         raise DomainError.one("limit", "out_of_range", f"Ask for 1 to {LIMIT_MAX} suggestions.")
     built = await current_router()
     routing = built.router.suggest(text, limit=limit)
-    sees = await _sees_similar_of(viewer or Actor.system())
+    sees = await _sees_similar_of(viewer or Actor.internal())
     out = []
     offices: dict[str | None, tuple[str, str, str] | None] = {}
     for s in routing.suggestions:

@@ -20,6 +20,7 @@ from auth.actor import Actor
 from hub.enums import OPEN_STATUSES, GrievanceStatus, Role
 from hub.errors import DomainError, FieldError, nul_problems
 from hub.models import Department, Grievance, User
+from hub.services import audit, phones
 from hub.services.grievances import normalise_mobile, visible_to
 from hub.services.sla import IST
 
@@ -134,9 +135,16 @@ async def mine(actor: Actor, first: int = 20, after: str | None = None) -> Page:
     return await _newest_first(query, limit, after)
 
 
-async def search(actor: Actor, criteria: Search, first: int = 20, after: str | None = None) -> Page:
+async def search(
+    actor: Actor,
+    criteria: Search,
+    first: int = 20,
+    after: str | None = None,
+    origin: audit.Origin | None = None,
+) -> Page:
     """Officers' search within their scope: by the citizen's mobile or name, filing dates,
-    status. A citizen searching finds only their own."""
+    status. A citizen searching finds only their own. Each search is audited: looking
+    people up by number or name is access to personal data."""
     limit = _first(first)
     errors = nul_problems({"filter.mobile": criteria.mobile, "filter.name": criteria.name})
     if errors:
@@ -179,7 +187,23 @@ async def search(actor: Actor, criteria: Search, first: int = 20, after: str | N
         query = query.filter(created_at__lt=_start_of(criteria.filed_to + dt.timedelta(days=1)))
     if criteria.statuses:
         query = query.filter(status__in=list(criteria.statuses))
-    return await _newest_first(query, limit, after)
+    page = await _newest_first(query, limit, after)
+    await audit.record(
+        "data.search",
+        actor=actor,
+        origin=origin,
+        subject="searchGrievances",
+        detail={
+            "mobile": phones.masked(normalise_mobile(criteria.mobile) or criteria.mobile)
+            if criteria.mobile
+            else None,
+            "by_name": criteria.name is not None,
+            "filed_from": criteria.filed_from.isoformat() if criteria.filed_from else None,
+            "filed_to": criteria.filed_to.isoformat() if criteria.filed_to else None,
+            "results": len(page.items),
+        },
+    )
+    return page
 
 
 def _start_of(day: dt.date) -> dt.datetime:
