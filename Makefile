@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint format bench lock sdl clean
+.PHONY: setup run test lint format bench lock sdl clean fuzz audit
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,29 @@ bench: setup
 	$(BIN)/hub bench lifecycle --database-url $(BENCH_LIFECYCLE_URL) || status=$$?; \
 	$(BIN)/hub bench escalation --due $(BENCH_GRIEVANCES) --database-url $(BENCH_LIFECYCLE_URL) || status=$$?; \
 	exit $$status
+
+# Generated GraphQL operations (hypothesis-graphql, from the committed SDL) against hub serve
+# in production mode on loopback; `make test` sends 150 of them, derandomized. Here a fresh
+# seed each run (printed; HUB_FUZZ_SEED=N replays it).
+FUZZ_EXAMPLES ?= 1200
+FUZZ_SEED ?= random
+
+fuzz: setup
+	HUB_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) HUB_FUZZ_SEED=$(FUZZ_SEED) $(BIN)/pytest tests/test_fuzz.py
+
+# An outside GraphQL audit tool (Clairvoyance, in its own venv so that its pinned
+# dependencies never meet the project's) against hub serve in production mode on loopback;
+# fails when it finds anything. Why this tool: tests/fuzzing/audit.py.
+AUDIT_VENV := .venv-audit
+AUDIT_TOOL := clairvoyance==2.5.5
+
+$(AUDIT_VENV)/.installed:
+	test -x $(AUDIT_VENV)/bin/python || $(PYTHON) -m venv $(AUDIT_VENV)
+	$(AUDIT_VENV)/bin/python -m pip install --quiet "$(AUDIT_TOOL)"
+	touch $@
+
+audit: setup $(AUDIT_VENV)/.installed
+	$(BIN)/python -m tests.fuzzing.audit --tool-venv $(AUDIT_VENV)
 
 # Rewrite schema/schema.graphql from the code (a test fails when they drift).
 sdl: setup

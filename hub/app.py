@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +33,7 @@ from strawberry.types.unset import UnsetType
 from tortoise import connections
 
 from auth.actor import Actor
-from connectors.base import Connector, close_connector
+from connectors.base import Connector, DeliveryResult, OutboundMessage, close_connector
 from connectors.registry import SMS_SINKS
 from hub import db
 from hub.jobs import InProcessRunner, JobQueue, make_queue
@@ -173,6 +174,13 @@ class HubGraphQL(GraphQL[Context, None]):
         self.runtime = runtime
         self.limiter = limiter or MemoryRateLimiter()
 
+    def decode_json(self, data: str | bytes) -> object:
+        # a body that is not UTF-8 is as malformed as one that is not JSON: a 400, not a 500
+        try:
+            return json.loads(data)
+        except UnicodeDecodeError as exc:
+            raise json.JSONDecodeError(f"not UTF-8: {exc.reason}", "", exc.start) from None
+
     def _validate_batch_request(
         self, request_data: list[GraphQLRequestData], protocol: GraphQLRequestProtocol
     ) -> None:
@@ -289,6 +297,26 @@ class HubGraphQL(GraphQL[Context, None]):
             except Unauthorized as exc:
                 raise ConnectionRejectionError({"code": exc.code}) from None
         return UnsetType()  # acknowledge without a payload
+
+
+class _SinkOnFirstUse:
+    """A connector made when first used: an app that never sends a code needs no gateway."""
+
+    name = "sms"
+
+    def __init__(self, make: Callable[[], Connector]) -> None:
+        self._make = make
+        self._made: Connector | None = None
+
+    async def deliver(self, message: OutboundMessage) -> DeliveryResult:
+        if self._made is None:
+            self._made = self._make()
+        return await self._made.deliver(message)
+
+    async def aclose(self) -> None:
+        if self._made is not None:
+            await close_connector(self._made)
+            self._made = None
 
 
 class Unauthorized(HTTPException):
@@ -442,7 +470,7 @@ def create_app(
     queue = jobs or make_queue(settings)
     updates = broker or make_broker(settings)
     # one SMS sink for the process's sign-in codes (a pooled HTTP session), closed at exit
-    codes = sms or SMS_SINKS[settings.sms_sink](settings)
+    codes = sms or _SinkOnFirstUse(lambda: SMS_SINKS[settings.sms_sink](settings))
     runtime = Runtime(settings=settings, jobs=queue, broker=updates, sms=codes)
     if isinstance(queue, InProcessRunner):  # its jobs' changes reach this app's subscribers
         queue.ctx["broker"] = updates

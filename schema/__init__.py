@@ -47,8 +47,16 @@ class HubSchema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        if self.config.disable_field_suggestions:
+        if self.config.disable_field_suggestions:  # production
             hardening.hide_suggestions(errors)
+            hardening.conceal_schema(errors)
+        for error in errors:  # expected refusals carry a code clients can branch on
+            original = error.original_error
+            if isinstance(original, DomainError) and not (error.extensions or {}).get("code"):
+                fields = [e.field for e in original.errors]
+                error.extensions = {"code": "BAD_USER_INPUT", "fields": fields}
+            elif isinstance(original, PermissionError) and not error.extensions:
+                error.extensions = {"code": "FORBIDDEN"}
         # Bad requests are the client's business: one line each. Our own failures get a trace.
         for error in errors:
             if _is_unexpected(error):

@@ -75,6 +75,30 @@ def hide_suggestions(errors: Iterable[GraphQLError]) -> None:
             error.message = _SUGGESTION.sub("", error.message)
 
 
+CONCEALED = "The operation does not match the published schema."
+
+
+def conceal_schema(errors: list[GraphQLError]) -> None:
+    """Production: graphql-core's own validation and variable errors name types, fields and
+    arguments ("Field 'x' of type '[Department!]!' must have a selection of subfields"),
+    enough for a tool such as Clairvoyance to rebuild the schema without introspection.
+    They become one error without locations; syntax errors and the hub's own (with a code)
+    say nothing of the schema and stay."""
+    concealed = False
+    kept: list[GraphQLError] = []
+    for error in errors:
+        own = error.original_error is not None or (error.extensions or {}).get("code")
+        if own or error.message.startswith("Syntax Error"):
+            kept.append(error)
+        elif not concealed:
+            concealed = True
+            error.message = CONCEALED
+            error.locations = None
+            error.extensions = {"code": "GRAPHQL_VALIDATION_FAILED"}
+            kept.append(error)
+    errors[:] = kept
+
+
 @dataclass(frozen=True)
 class _Size:
     depth: int  # fields on the longest path that does not enter __schema or __type
@@ -255,6 +279,7 @@ __all__ = [
     "SENSITIVE_FIELDS",
     "NoIntrospection",
     "OneSignInField",
+    "conceal_schema",
     "document_limits",
     "extensions",
     "hide_suggestions",

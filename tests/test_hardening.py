@@ -32,7 +32,12 @@ from schema import build_schema, hardening, sdl
 from tests.conftest import People, gql
 from tests.test_subscriptions import PROTOCOL, serve
 
-PRODUCTION: dict[str, Any] = {"env": "production", "secret_key": "p" * 48, "sms_sink": "http"}
+PRODUCTION: dict[str, Any] = {
+    "env": "production",
+    "secret_key": "p" * 48,
+    "sms_sink": "http",
+    "sms_gateway_url": "http://127.0.0.1:9/sms",
+}
 APP = "https://app.example.in"
 EVIL = "https://evil.example"
 WINDOW_START = 1_800_000_000.0  # a multiple of 60: a minute's first second
@@ -154,6 +159,17 @@ async def test_fragments_spreading_fragments_cost_linear_time(rt: Runtime) -> No
 
 async def test_unknown_and_cyclic_fragments_are_plain_validation_errors(rt: Runtime) -> None:
     async with hub(rt, **PRODUCTION) as http:
+        unknown = await post(http, "{ ...Nope }")
+        cyclic = await post(
+            http, "{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }"
+        )
+    # validation errors, not crashes; production says no more than that (names would leak
+    # the schema to tools that rebuild it without introspection)
+    for answer in (unknown, cyclic):
+        assert answer["errors"] == [
+            {"message": hardening.CONCEALED, "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}}
+        ]
+    async with hub(rt) as http:
         unknown = await post(http, "{ ...Nope }")
         cyclic = await post(
             http, "{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }"

@@ -83,6 +83,28 @@ async def test_malformed_json_gets_a_graphql_error(client: httpx.AsyncClient) ->
     assert response.json()["errors"][0]["message"] == "Unable to parse request body as JSON"
 
 
+@pytest.mark.parametrize(
+    "body", [b'{"query": "\xc7"}', b"\xff\xfe{}", b'{"query": "{ \xe0\xa4 }"}']
+)
+async def test_a_body_that_is_not_utf8_is_a_bad_request_not_a_crash(
+    client: httpx.AsyncClient, body: bytes
+) -> None:
+    response = await client.post(
+        "/graphql", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+
+
+async def test_a_refused_input_carries_a_code_and_the_fields(
+    client: httpx.AsyncClient, people: People
+) -> None:
+    answer = await gql(client, "{ inbox(first: 500) { nodes { status } } }", as_user=people.udd_gro)
+    error = answer["errors"][0]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "fields": ["first"]}
+    assert error["message"].startswith("first: ")
+
+
 async def test_unknown_field_and_bad_variable_are_named(
     client: httpx.AsyncClient, people: People
 ) -> None:
