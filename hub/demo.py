@@ -171,7 +171,9 @@ def usage(users: list[DemoUser], base_url: str, *, serving: bool = True) -> str:
         f"  health:    {base_url}/healthz   readiness: {base_url}/readyz",
         "",
         "Act as a demo user by sending the dev-only header X-Hub-Dev-User: <mobile>",
-        '(in GraphiQL: the Headers tab, e.g. {"X-Hub-Dev-User": "+919900000001"}):',
+        '(in GraphiQL: the Headers tab, e.g. {"X-Hub-Dev-User": "+919900000001"}).',
+        "Real sign-in (requestOtp, verifyOtp) sends codes through the SMS sink, which never",
+        "prints them: point HUB_SMS_SINK=http at a test gateway to try it end to end.",
     ]
     for user in users:
         scope = f" ({user.office or user.department})" if user.department else ""
