@@ -48,7 +48,7 @@ from hub.ratelimit import (
     make_limiter,
 )
 from hub.runtime import Runtime
-from hub.services import attachments, signin
+from hub.services import attachments, audit, signin
 from hub.services.users import dev_actor
 from hub.settings import Settings, SettingsError
 from schema import build_schema
@@ -142,10 +142,16 @@ def _lowered(params: Mapping[str, Any]) -> dict[str, str]:
 
 
 class _CountedTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
-    """graphql-transport-ws, where every operation a socket starts counts as a request."""
+    """graphql-transport-ws, where every operation a socket starts counts as a request,
+    and runs only while the sign-in it was opened with holds (a socket outlives tokens:
+    sign-out, revocation, expiry or a disabled account closes it, 4401)."""
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         view = self.view
+        actor = self.context.actor if self.connection_acknowledged else None
+        if actor is not None and not await signin.still_valid(actor):
+            await self.websocket.close(code=4401, reason="Unauthorized")
+            return
         if self.connection_acknowledged and isinstance(view, HubGraphQL):
             refusal = await view.socket_refusal(self.context)
             if refusal is not None:
@@ -250,6 +256,7 @@ class HubGraphQL(GraphQL[Context, None]):
             try:
                 return await signin.authenticate(self.runtime.settings, token)
             except signin.SignInRefused as exc:
+                await audit.record("token.refused", detail={"reason": exc.code})
                 raise Unauthorized(
                     401, exc.message, exc.code, 'Bearer error="invalid_token"'
                 ) from None
@@ -350,9 +357,17 @@ class Guard:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         rid = headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
         token = request_id.set(rid)
+        client = scope.get("client")
+        where = audit.current_origin.set(
+            audit.Origin(
+                ip=(str(client[0]) if client else "")[:64],
+                user_agent=headers.get("user-agent", "")[:200],
+            )
+        )
         try:
             await self._guarded(scope, receive, send, headers, rid)
         finally:
+            audit.current_origin.reset(where)
             request_id.reset(token)
 
     async def _guarded(

@@ -140,18 +140,22 @@ def make_limiter(settings: Settings) -> RateLimiter:
 
 def address_key(client: tuple[str, int] | list[Any] | None) -> str:
     """``ip:ADDRESS`` for an ASGI ``scope["client"]`` (already rewritten by uvicorn from
-    X-Forwarded-For for trusted proxies only). An IPv6 client is counted by its /64: one
-    subscriber usually holds the whole prefix."""
-    host = str(client[0]) if client else ""
+    X-Forwarded-For for trusted proxies only)."""
+    return f"ip:{client_network(str(client[0]) if client else '') or 'unknown'}"
+
+
+def client_network(host: str) -> str:
+    """What counts as one client: its IPv4 address, or its IPv6 /64 (one subscriber
+    usually holds the whole prefix and may use any address in it)."""
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        return f"ip:{host or 'unknown'}"
+        return host
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
-            return f"ip:{address.ipv4_mapped}"
-        return f"ip:{ipaddress.ip_network((address, 64), strict=False)}"
-    return f"ip:{address}"
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network((address, 64), strict=False))
+    return str(address)
 
 
 def actor_key(user_id: int) -> str:
@@ -205,5 +209,6 @@ __all__ = [
     "Refusal",
     "check_actor",
     "check_address",
+    "client_network",
     "make_limiter",
 ]

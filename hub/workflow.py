@@ -81,11 +81,17 @@ class IllegalAction(Exception):
         self.action = action
         self.state = state
         self.allowed = allowed
+        self.reason = reason
         shown = state.value if state else "new"
         super().__init__(
             f"{action.value} is not allowed {reason} (state {shown}); "
             f"allowed: {', '.join(a.value for a in allowed) or 'none'}"
         )
+
+    @property
+    def denies_the_actor(self) -> bool:
+        """A refusal of who is asking (role or scope), not of the grievance's state."""
+        return self.reason == "for this role" or self.reason.startswith("on ")
 
 
 def allowed_actions(state: GrievanceStatus | None, roles: frozenset[Role]) -> list[Action]:

@@ -68,6 +68,11 @@ class Allow(BasePermission):
         if actor is None:
             if self.quiet:
                 return False
+            await audit.record(
+                "permission.denied",
+                subject=f"{info.path.typename}.{info.field_name}",
+                detail={"reason": "unauthenticated"},
+            )
             raise GraphQLError(UNAUTHENTICATED, extensions={"code": "UNAUTHENTICATED"})
         if self.roles is None or actor.has(*self.roles):
             return True

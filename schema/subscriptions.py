@@ -14,6 +14,7 @@ from auth.actor import Actor
 from hub import enums
 from hub.pubsub import Feed, grievance_channel
 from hub.services import grievances as service
+from hub.services import signin
 from schema.context import Info
 from schema.permissions import Allow
 from schema.types import GrievanceStatus, WorkflowAction
@@ -47,15 +48,19 @@ def update_of(message: dict[str, Any]) -> GrievanceUpdate | None:
 
 
 async def _updates(feed: Feed, actor: Actor, grievance_id: int) -> AsyncGenerator[GrievanceUpdate]:
-    """The stream, while the actor may still see the grievance: each update is checked
-    again (a transfer, reassignment, reopening or escalation moves a grievance out of
-    someone's scope), and the stream completes, without that update, once it has left.
-    Updates are a few per grievance a day: one indexed lookup each costs little."""
+    """The stream, while the actor's sign-in holds and they may still see the grievance:
+    each update is checked again (a sign-out or revocation ends the sign-in; a transfer,
+    reassignment, reopening or escalation moves a grievance out of someone's scope), and
+    the stream completes, without that update, once either is gone. Updates are a few per
+    grievance a day: two indexed lookups each cost little."""
     try:
         async for message in feed:
             update = update_of(message)
             if update is None:
                 continue
+            if not await signin.still_valid(actor):
+                logger.info("subscription ended: the subscriber's sign-in ended")
+                return
             if not await service.can_see(actor, grievance_id):
                 logger.info("subscription ended: the grievance left the subscriber's scope")
                 return

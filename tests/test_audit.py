@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from hub.models import AuditRecord
 from hub.runtime import Runtime
-from hub.services.grievances import file_grievance
-from tests.conftest import People, bearer, data_of
+from hub.services.grievances import file_grievance, get_grievance
+from tests.conftest import People, Staff, bearer, data_of
 from tests.test_subscriptions import GARBAGE
 
 SEARCH = """query($m: String!) { searchGrievances(filter: {mobile: $m}) {
@@ -47,3 +48,37 @@ async def test_a_refused_search_leaves_no_search_record_but_a_bad_one_nothing_at
     assert citizen.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     kinds = [r.kind for r in await AuditRecord.all().order_by("id")]
     assert kinds == ["permission.denied"]
+
+
+async def test_acting_on_a_grievance_one_may_not_touch_is_audited(
+    rt: Runtime, people: People, staff: Staff
+) -> None:
+    from hub.enums import Action
+    from hub.errors import DomainError
+    from hub.services import lifecycle
+    from hub.services.users import actor_for
+    from hub.workflow import IllegalAction
+
+    grievance = await file_grievance(rt, people.actor(people.asha), GARBAGE)
+    number = grievance.registration_number
+    # WSD's GRO cannot see UDD's grievance: told "not found", audited as a denial
+    with pytest.raises(DomainError):
+        await lifecycle.act(
+            rt, actor_for(people.wsd_gro), lifecycle.ActionRequest(Action.COMMENT, number, note="?")
+        )
+    # Ravi sees nothing of Asha's; a number that does not exist is not a denial
+    assert await get_grievance(people.actor(people.ravi), number) is None
+    assert await get_grievance(people.actor(people.ravi), "KA-UDD-2026-9999999") is None
+    # a citizen may not assign: refused for the role, audited
+    with pytest.raises(IllegalAction):
+        await lifecycle.act(
+            rt,
+            people.actor(people.asha),
+            lifecycle.ActionRequest(Action.ASSIGN, number, assignee_id=staff.lme.id),
+        )
+    denied = [(r.actor_id, r.subject) for r in await AuditRecord.filter(kind="permission.denied")]
+    assert denied == [
+        (people.wsd_gro.id, f"COMMENT {number}"),
+        (people.ravi.id, f"grievance {number}"),
+        (people.asha.id, f"ASSIGN {number}"),
+    ]

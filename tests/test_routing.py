@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hub.enums import Action, Channel, GrievanceStatus, UserKind
-from hub.models import Grievance, GrievanceEvent, RoutingModel, TaxonomyNode, User
+from hub.enums import Action, Channel, GrievanceStatus, Role, UserKind
+from hub.models import Grievance, GrievanceEvent, Office, RoutingModel, TaxonomyNode, User
 from hub.runtime import Runtime
 from hub.services import routing
 from hub.services.grievances import FilingData, file_grievance
@@ -451,6 +451,18 @@ async def test_other_peoples_grievances_never_leak_through_routing(
     assert seen["udd_gro"]["similarGrievances"] == []  # another department's officer
     assert set(seen["wsd_gro"]["similarGrievances"]) <= theirs
     assert seen["wsd_gro"]["similarGrievances"] and seen["leader"]["similarGrievances"]
+    # an officer of another WSD office is not shown the headquarters' grievances either
+    bwssb = await Office.get(code="WSD-BWSSB")
+    assert not await Grievance.filter(citizen_id=people.ravi.id, office_id=bwssb.id).exists()
+    other_office = await User.create(
+        mobile="+919700040099",
+        kind=UserKind.EMPLOYEE,
+        roles=[Role.LME.value],
+        department_id=bwssb.department_id,
+        office=bwssb,
+    )
+    body = await gql(client, query, {"text": "bwssb tanker"}, as_user=other_office)
+    assert data_of(body)["routeSuggestions"]["suggestions"][0]["similarGrievances"] == []
     strict = Runtime(settings=rt.settings.replace(routing_auto_threshold=1.0), jobs=rt.jobs)
     mine = await file_grievance(
         strict,

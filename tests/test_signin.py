@@ -592,3 +592,81 @@ async def test_a_subscription_signs_in_with_a_bearer_token_in_connection_init(
                 with pytest.raises(ConnectionClosed) as closed:
                     await receive(raw)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+
+
+async def test_a_socket_closes_once_its_sign_in_ends(rt: Runtime, people: People) -> None:
+    from websockets.exceptions import ConnectionClosed
+
+    from hub.services.grievances import file_grievance
+    from tests.test_subscriptions import GARBAGE, receive, serve, session, subscribe
+
+    grievance = await file_grievance(rt, people.actor(people.asha), GARBAGE)
+    tokens = await signin.open_session(rt.settings, people.asha, "otp", Origin())
+    bearer = {"Authorization": f"Bearer {tokens.access_token}"}
+    app = create_app(rt.settings, jobs=rt.jobs, broker=rt.broker)
+    async with serve(app) as url, session(url, bearer) as ws:
+        me = {"query": "{ me { id } }"}
+        await ws.send(json.dumps({"id": "a", "type": "subscribe", "payload": me}))
+        assert (await receive(ws))["payload"]["data"]["me"]["id"] == people.asha.id
+        await receive(ws)  # complete
+        await signin.revoke_session(tokens.session_id, "logout")
+        await subscribe(ws, grievance.registration_number, "b")
+        with pytest.raises(ConnectionClosed) as closed:
+            await receive(ws)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+async def test_addresses_of_one_ipv6_64_share_the_daily_cap(rt: Runtime, sms: SmsBox) -> None:
+    runtime = Runtime(settings=rt.settings.replace(otp_daily_per_ip=2), jobs=rt.jobs, sms=sms)
+    refused = 0
+    for n in range(1, 5):
+        try:
+            await signin.request_otp(runtime, f"+91981234567{n}", Origin(ip=f"2001:db8::{n}"))
+        except signin.SignInRefused:
+            refused += 1
+    assert (len(sms.sent), refused) == (2, 2)
+
+
+async def test_two_first_sign_ins_of_one_number_make_one_account(settings: Settings) -> None:
+    made = await asyncio.gather(*(signin._citizen("+919876543210") for _ in range(4)))
+    assert len({user.id for user in made}) == 1
+    assert await User.filter(mobile="+919876543210").count() == 1
+
+
+async def test_failed_refreshes_and_refused_tokens_are_audited(
+    http: httpx.AsyncClient, sms: SmsBox
+) -> None:
+    tokens = (await sign_in(http, sms, "+919876543210"))["tokens"]
+    data_of(await post(http, SIGN_OUT, token=tokens["accessToken"]))
+    data_of(await post(http, REFRESH, {"t": tokens["refreshToken"]}))  # its session ended
+    data_of(await post(http, REFRESH, {"t": "forged"}))
+    response = await http.post(
+        "/graphql", json={"query": ME}, headers={"Authorization": f"Bearer {tokens['accessToken']}"}
+    )
+    assert response.status_code == 401
+    anonymous = await post(http, ME)
+    assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    records = await AuditRecord.all().order_by("id")
+    tail = [(r.kind, r.detail.get("reason")) for r in records][-5:]
+    assert tail == [
+        ("logout", None),
+        ("token.refresh_failed", "spent or revoked"),
+        ("token.refresh_failed", "INVALID_TOKEN"),
+        ("token.refused", "INVALID_TOKEN"),
+        ("permission.denied", "unauthenticated"),
+    ]
+    assert {r.ip for r in records} == {"203.0.113.7"}
+
+
+async def test_disabling_a_client_ends_its_tokens_at_once(
+    http: httpx.AsyncClient, settings: Settings
+) -> None:
+    creds = await clients.create_client(name="CPGRAMS", role=Role.PORTAL, system="cpgrams")
+    got = data_of(await post(http, CLIENT, {"id": creds.client_id, "s": creds.secret}))
+    token = got["clientToken"]["tokens"]["accessToken"]
+    assert data_of(await post(http, ME, token=token))["me"]["roles"] == ["PORTAL"]
+    assert await clients.disable(creds.client_id)
+    response = await http.post(
+        "/graphql", json={"query": ME}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 401

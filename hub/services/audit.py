@@ -7,6 +7,7 @@ happened at the door. Mobile numbers are kept masked; codes, passwords and token
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import logging
 from collections.abc import Mapping
@@ -27,6 +28,8 @@ KINDS = frozenset(
         "login.succeeded",
         "login.failed",
         "token.refreshed",
+        "token.refresh_failed",
+        "token.refused",
         "token.reuse",
         "logout",
         "token.revoked",
@@ -64,6 +67,13 @@ class Origin:
         )
 
 
+# where the request being served came from (set by the app's Guard for every request), so
+# a service deep in a call records it without being handed it
+current_origin: contextvars.ContextVar[Origin | None] = contextvars.ContextVar(
+    "current_origin", default=None
+)
+
+
 async def record(
     kind: str,
     *,
@@ -79,7 +89,7 @@ async def record(
     yet (a sign-in); ``subject`` says what it was about (a field, a masked number)."""
     if kind not in KINDS:
         raise ValueError(f"Unknown audit kind {kind!r}; add it to hub.services.audit.KINDS.")
-    where = origin or Origin()
+    where = origin or current_origin.get() or Origin()
     await AuditRecord.create(
         at=at or dt.datetime.now(dt.UTC),
         kind=kind,
@@ -94,4 +104,4 @@ async def record(
     logger.info("audit %s", kind, extra={"actor_id": actor.user_id if actor else user_id})
 
 
-__all__ = ["KINDS", "Origin", "record"]
+__all__ = ["KINDS", "Origin", "current_origin", "record"]

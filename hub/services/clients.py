@@ -22,11 +22,11 @@ from tortoise.transactions import in_transaction
 from auth.passwords import new_client_secret
 from hub.enums import Role, UserKind
 from hub.errors import DomainError
-from hub.models import Department, ServiceClient, User
+from hub.models import AuthSession, Department, ServiceClient, User
 from hub.runtime import Runtime
 from hub.services import audit
 from hub.services.audit import Origin
-from hub.services.signin import SignInRefused, TokenPair, open_session
+from hub.services.signin import SignInRefused, TokenPair, open_session, revoke_session
 
 SERVICE_ROLES = (Role.DEPARTMENT_SYSTEM, Role.PORTAL)
 _CLIENT_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
@@ -103,10 +103,17 @@ async def rotate_secret(client_id: str, grace_hours: int) -> Credentials:
 
 
 async def disable(client_id: str) -> bool:
-    changed = await ServiceClient.filter(id=client_id, active=True).update(active=False)
-    if changed:
-        await audit.record("client.disabled", subject=client_id)
-    return bool(changed)
+    """Stop a client signing in, and end the sign-ins it has: its tokens stop at once."""
+    client = await ServiceClient.get_or_none(id=client_id, active=True)
+    if client is None:
+        return False
+    await ServiceClient.filter(id=client_id).update(active=False)
+    for session_id in await AuthSession.filter(user_id=client.user_id, revoked_at=None).values_list(
+        "id", flat=True
+    ):
+        await revoke_session(str(session_id), "client disabled")
+    await audit.record("client.disabled", subject=client_id)
+    return True
 
 
 async def client_token(rt: Runtime, client_id: str, secret: str, origin: Origin) -> TokenPair:

@@ -30,6 +30,7 @@ from hub.models import (
 from hub.runtime import Runtime
 from hub.services import (
     attachments,
+    audit,
     escalation,
     jurisdiction,
     notifications,
@@ -115,9 +116,19 @@ async def can_see(actor: Actor, grievance_id: int) -> bool:
 async def get_grievance(actor: Actor, registration_number: str) -> Grievance | None:
     if "\x00" in registration_number:
         return None
-    return await Grievance.filter(
+    found = await Grievance.filter(
         visible_to(actor), registration_number=registration_number
     ).first()
+    if found is None:
+        await audit_if_hidden(actor, registration_number, f"grievance {registration_number}")
+    return found
+
+
+async def audit_if_hidden(actor: Actor, registration_number: str, subject: str) -> None:
+    """The client hears "not found" either way; the audit tells a grievance that exists
+    but is not the actor's (a denial) from a missing one."""
+    if await Grievance.exists(registration_number=registration_number):
+        await audit.record("permission.denied", actor=actor, subject=subject[:200])
 
 
 async def events_for(grievance_ids: list[int]) -> dict[int, list[GrievanceEvent]]:

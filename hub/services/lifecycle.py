@@ -37,8 +37,8 @@ from hub.models import (
     User,
 )
 from hub.runtime import Runtime
-from hub.services import attachments, escalation, jurisdiction, notifications, sla
-from hub.services.grievances import leaf_category, visible_to
+from hub.services import attachments, audit, escalation, jurisdiction, notifications, sla
+from hub.services.grievances import audit_if_hidden, leaf_category, visible_to
 from hub.settings import Settings
 
 S = GrievanceStatus
@@ -197,9 +197,20 @@ async def act(rt: Runtime, actor: Actor, request: ActionRequest) -> Grievance:
     # what the actor may not see does not exist for them (the triage queue is within it)
     grievance = await Grievance.filter(visible_to(actor), registration_number=number).first()
     if grievance is None:
+        await audit_if_hidden(actor, number, f"{request.action.value} {number}")
         raise not_found(number)
     ctx = _Ctx(rt.settings, actor, grievance, request, dt.datetime.now(dt.UTC))
-    target = await plan(ctx)
+    try:
+        target = await plan(ctx)
+    except workflow.IllegalAction as refused:
+        if refused.denies_the_actor:
+            await audit.record(
+                "permission.denied",
+                actor=actor,
+                subject=f"{request.action.value} {number}",
+                detail={"reason": refused.reason},
+            )
+        raise
     stored = (
         await attachments.accept(rt.settings, list(request.attachments), ctx.change.purpose)
         if request.attachments

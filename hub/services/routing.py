@@ -220,15 +220,33 @@ async def suggest(
         raise DomainError.one("limit", "out_of_range", f"Ask for 1 to {LIMIT_MAX} suggestions.")
     built = await current_router()
     routing = built.router.suggest(text, limit=limit)
-    sees = await _sees_similar_of(viewer or Actor.internal())
+    actor = viewer or Actor.internal()
+    sees = await _sees_similar_of(actor)
+    shown = await _visible_numbers(
+        actor,
+        {n for s in routing.suggestions if sees in ("*", s.department) for n in s.similar},
+    )
     out = []
     offices: dict[str | None, tuple[str, str, str] | None] = {}
     for s in routing.suggestions:
         if s.category not in offices:
             offices[s.category] = await _office(s, boundary_code, latitude, longitude)
-        similar = s.similar if sees in ("*", s.department) else ()
+        similar = tuple(n for n in s.similar if n in shown)
         out.append(_describe(built, s, offices[s.category], similar))
     return RouteAnswer(out, routing.note)
+
+
+async def _visible_numbers(viewer: Actor, numbers: set[str]) -> set[str]:
+    """The registration numbers among ``numbers`` the viewer may see (an office's officer
+    is shown alike grievances of their office, not of the whole department)."""
+    if not numbers or viewer.is_statewide:
+        return numbers
+    from hub.services.grievances import visible_to  # grievances imports this module
+
+    rows = await Grievance.filter(
+        visible_to(viewer), registration_number__in=list(numbers)
+    ).values_list("registration_number", flat=True)
+    return {str(number) for number in rows}
 
 
 async def _sees_similar_of(viewer: Actor) -> str | None:

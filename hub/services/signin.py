@@ -24,6 +24,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
@@ -34,6 +35,7 @@ from connectors.base import OutboundMessage, close_connector
 from hub.enums import Role, UserKind
 from hub.errors import DomainError
 from hub.models import AuthSession, AuthToken, OtpChallenge, User
+from hub.ratelimit import client_network
 from hub.runtime import Runtime
 from hub.services import audit, phones
 from hub.services.audit import Origin
@@ -106,7 +108,9 @@ async def request_otp(rt: Runtime, raw_mobile: str, origin: Origin) -> Challenge
         # one number's requests queue here, so concurrent ones cannot all pass the gap
         if conn.capabilities.dialect == "postgres":
             await conn.execute_query("SELECT pg_advisory_xact_lock(hashtext($1))", [mobile])
-        refusal = await _throttle(settings, mobile, origin.ip, now)
+        # an IPv6 client may use any address of its /64: count the network
+        network = client_network(origin.ip) if origin.ip else ""
+        refusal = await _throttle(settings, mobile, network, now)
         user = await User.get_or_none(mobile=mobile)
         send = user is None or user.active
         if refusal is None:
@@ -114,7 +118,7 @@ async def request_otp(rt: Runtime, raw_mobile: str, origin: Origin) -> Challenge
                 id=challenge_id,
                 mobile=mobile,
                 code_hash=otp.code_hash(settings.secret_key, challenge_id, code),
-                ip=origin.ip,
+                ip=network,
                 sent=send,
                 created_at=now,
                 expires_at=expires,
@@ -276,20 +280,19 @@ async def _failed(origin: Origin, challenge: OtpChallenge | None, why: str) -> N
 
 
 async def _citizen(mobile: str) -> User:
-    """The first sign-in of a number makes its citizen account (once, under races)."""
-    async with in_transaction():
-        found = await User.get_or_none(mobile=mobile)
-        if found is not None:
-            return found
-        try:
+    """The first sign-in of a number makes its citizen account, once under races: the
+    loser of a concurrent create finds the winner's (outside the failed transaction,
+    which PostgreSQL has aborted)."""
+    found = await User.get_or_none(mobile=mobile)
+    if found is not None:
+        return found
+    try:
+        async with in_transaction():
             return await User.create(
                 mobile=mobile, kind=UserKind.CITIZEN, roles=[Role.CITIZEN.value]
             )
-        except Exception:  # a concurrent first sign-in made it
-            existing = await User.get_or_none(mobile=mobile)
-            if existing is None:
-                raise
-            return existing
+    except IntegrityError:
+        return await User.get(mobile=mobile)
 
 
 def _id(user: User | None) -> int | None:
@@ -395,13 +398,18 @@ async def refresh(rt: Runtime, token: str, origin: Origin) -> TokenPair:
     """Rotate: the refresh token is spent and a new pair issued in the same session. A
     spent token presented again revokes the session and everything issued from it."""
     settings = rt.settings
-    jti = _verify(settings, token, "refresh")
+    try:
+        jti = _verify(settings, token, "refresh")
+    except SignInRefused as exc:
+        await audit.record("token.refresh_failed", origin=origin, detail={"reason": exc.code})
+        raise
     now = _now()
     spent = await AuthToken.filter(
         jti=jti, kind="refresh", used_at=None, revoked_at=None, expires_at__gt=now
     ).update(used_at=now)
     row = await AuthToken.get_or_none(jti=jti).select_related("session", "session__user")
     if row is None:
+        await audit.record("token.refresh_failed", origin=origin, detail={"reason": "unknown"})
         raise SignInRefused("INVALID_TOKEN", NOT_SIGNED_IN)
     session, user = row.session, row.session.user
     if not spent:
@@ -415,14 +423,23 @@ async def refresh(rt: Runtime, token: str, origin: Origin) -> TokenPair:
                 detail={"jti": jti},
             )
             logger.warning("refresh token reused: session %s revoked", session.id)
+        else:
+            await _refresh_failed(origin, user, "spent or revoked")
         raise SignInRefused("INVALID_TOKEN", NOT_SIGNED_IN)
     if session.revoked_at is not None or session.expires_at <= now or not user.active:
+        await _refresh_failed(origin, user, "session ended")
         raise SignInRefused("INVALID_TOKEN", NOT_SIGNED_IN)
     pair = await _issue(settings, session, user, now, refresh=True)
     await audit.record(
         "token.refreshed", actor=actor_for(user), origin=origin, subject=f"session {session.id}"
     )
     return pair
+
+
+async def _refresh_failed(origin: Origin, user: User, why: str) -> None:
+    await audit.record(
+        "token.refresh_failed", origin=origin, user_id=user.id, detail={"reason": why}
+    )
 
 
 async def revoke_session(session_id: str, reason: str, *, now: dt.datetime | None = None) -> bool:
@@ -457,6 +474,21 @@ async def revoke_token(actor: Actor, jti: str, origin: Origin) -> bool:
         detail={"found": done},
     )
     return done
+
+
+async def still_valid(actor: Actor) -> bool:
+    """Whether the sign-in behind an actor still holds (a WebSocket checks before each
+    operation and update: sign-out, revocation, expiry and a disabled account end it).
+    Actors without a token (the dev header, the hub's own jobs) have nothing to lose."""
+    if actor.token_id is None:
+        return True
+    return await AuthToken.exists(
+        jti=actor.token_id,
+        revoked_at=None,
+        expires_at__gt=_now(),
+        session__revoked_at=None,
+        session__user__active=True,
+    )
 
 
 async def authenticate(settings: Settings, token: str) -> Actor:
@@ -509,5 +541,6 @@ __all__ = [
     "revoke_session",
     "revoke_token",
     "signer",
+    "still_valid",
     "verify_otp",
 ]
