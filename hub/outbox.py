@@ -73,24 +73,50 @@ class OutboxRow:
     next_attempt_at: dt.datetime
 
 
-# a CTE so the driver reports the rows inserted (its INSERT tag parsing reads the OID)
-_PG_INSERT = (
-    "WITH written AS (INSERT INTO outbox_message"
-    " (grievance_id, connector, topic, payload, idempotency_key,"
-    " status, attempts, next_attempt_at, last_error, created_at)"
-    " SELECT v.grievance_id, v.connector, v.topic, v.payload::jsonb, v.key, 'PENDING', 0,"
-    " v.due, '', $7 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],"
-    " $6::timestamptz[]) AS v(grievance_id, connector, topic, payload, key, due)"
-    " ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1)"
-    " SELECT count(*) AS n FROM written"
+_PG_COLUMNS = (
+    "grievance_id, connector, topic, payload, idempotency_key,"
+    " status, attempts, next_attempt_at, last_error, created_at"
 )
+
+
+def pg_insert_from(source: str, created_at: str, *, new_keys: bool = False) -> str:
+    """SQL inserting new outbox rows from ``source``, a query of (grievance id, connector,
+    topic, payload as jsonb, idempotency key, next attempt at); keys already in the outbox
+    are skipped. ``created_at`` is the SQL (a parameter) for the rows' creation time.
+
+    ``new_keys``: the caller knows no key can be there yet (each carries the id of an event
+    written in the same transaction), so the insert skips the conflict check; a repeated
+    key then fails the transaction instead of being skipped."""
+    return (  # constants and the caller's SQL: no values
+        f"INSERT INTO outbox_message ({_PG_COLUMNS})"  # noqa: S608
+        f" SELECT s.grievance_id, s.connector, s.topic, s.payload, s.key,"
+        f" '{OutboxStatus.PENDING.value}', 0, s.due, '', {created_at}"
+        f" FROM ({source}) AS s(grievance_id, connector, topic, payload, key, due)"
+        + ("" if new_keys else " ON CONFLICT (idempotency_key) DO NOTHING")
+    )
+
+
+_PG_ROWS = (
+    "SELECT v.grievance_id, v.connector, v.topic, v.payload::jsonb, v.key, v.due"
+    " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],"
+    " $6::timestamptz[]) AS v(grievance_id, connector, topic, payload, key, due)"
+)
+# a CTE so the driver reports the rows inserted (its INSERT tag parsing reads the OID)
+_PG_INSERT = {
+    new_keys: "WITH written AS ("  # noqa: S608
+    + pg_insert_from(_PG_ROWS, "$7", new_keys=new_keys)
+    + " RETURNING 1) SELECT count(*) AS n FROM written"
+    for new_keys in (False, True)
+}
+# one encoder for every payload: json.dumps with options builds a new one per call
+_to_json = json.JSONEncoder(ensure_ascii=False).encode
 _PG_BATCH = 20000
 
 
-async def write_new(rows: list[OutboxRow]) -> int:
+async def write_new(rows: list[OutboxRow], *, new_keys: bool = False) -> int:
     """Insert the rows whose idempotency key is not in the outbox yet: one statement per
     batch on PostgreSQL (the escalation job writes millions), a key check and a bulk
-    insert elsewhere."""
+    insert elsewhere. ``new_keys``: see ``pg_insert_from``."""
     unique = list({row.idempotency_key: row for row in rows}.values())
     if not unique:
         return 0
@@ -99,7 +125,7 @@ async def write_new(rows: list[OutboxRow]) -> int:
         written = 0
         for start in range(0, len(unique), _PG_BATCH):
             batch = unique[start : start + _PG_BATCH]
-            written += await _pg_insert(conn, batch)
+            written += await _pg_insert(conn, batch, new_keys)
         return written
     keys = [row.idempotency_key for row in unique]
     existing: set[str] = set()
@@ -125,14 +151,14 @@ async def write_new(rows: list[OutboxRow]) -> int:
     return len(fresh)
 
 
-async def _pg_insert(conn: Any, batch: list[OutboxRow]) -> int:
+async def _pg_insert(conn: Any, batch: list[OutboxRow], new_keys: bool) -> int:
     rows = await conn.execute_query_dict(
-        _PG_INSERT,
+        _PG_INSERT[new_keys],
         [
             [row.grievance_id for row in batch],
             [row.connector for row in batch],
             [row.topic for row in batch],
-            [json.dumps(row.payload, ensure_ascii=False) for row in batch],
+            [_to_json(row.payload) for row in batch],
             [row.idempotency_key for row in batch],
             [row.next_attempt_at for row in batch],
             dt.datetime.now(dt.UTC),

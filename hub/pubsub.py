@@ -23,7 +23,7 @@ import random
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
@@ -64,6 +64,9 @@ async def announce(rt: Runtime, grievance: Grievance, event: GrievanceEvent) -> 
     await rt.broker.publish(grievance_channel(grievance.registration_number), message)
 
 
+PIPELINE_CHUNK = 1000
+
+
 class Broker(Protocol):
     async def start(self) -> None: ...
 
@@ -72,6 +75,9 @@ class Broker(Protocol):
 
     async def publish(self, channel: str, message: Message) -> None:
         """Send ``message`` (JSON-able) to the channel's subscribers; logs, never raises."""
+
+    async def publish_many(self, messages: Sequence[tuple[str, Message]]) -> None:
+        """``publish`` for many (channel, message) pairs at once (a job's batch)."""
 
     def subscribe(self, channel: str) -> Feed:
         """A feed of the channel's messages; subscribed once opened (``async with``)."""
@@ -231,10 +237,16 @@ class InProcessBroker:
         self._fanout.close_all()
 
     async def publish(self, channel: str, message: Message) -> None:
+        if not self._fanout.count(channel):  # nobody listens: skip the JSON round trip
+            return
         try:
             self._fanout.deliver(channel, _roundtrip(message))
         except Exception:
             logger.exception("cannot publish an update on %s", channel)
+
+    async def publish_many(self, messages: Sequence[tuple[str, Message]]) -> None:
+        for channel, message in messages:
+            await self.publish(channel, message)
 
     def subscribe(self, channel: str) -> Feed:
         return Feed(channel, self._fanout, self.queue_size)
@@ -319,6 +331,20 @@ class RedisBroker:
             await self._publisher.publish(self.prefix + channel, json.dumps(message))
         except Exception as exc:
             logger.warning("cannot publish an update on %s: %s", channel, type(exc).__name__)
+
+    async def publish_many(self, messages: Sequence[tuple[str, Message]]) -> None:
+        """Pipelined, a thousand to a round trip: a job's batch costs a few round trips,
+        not one per grievance."""
+        try:
+            if self._publisher is None:
+                raise RuntimeError("the broker is not started")
+            for start in range(0, len(messages), PIPELINE_CHUNK):
+                pipe = self._publisher.pipeline(transaction=False)
+                for channel, message in messages[start : start + PIPELINE_CHUNK]:
+                    pipe.publish(self.prefix + channel, json.dumps(message))
+                await pipe.execute()
+        except Exception as exc:
+            logger.warning("cannot publish %s updates: %s", len(messages), type(exc).__name__)
 
     def subscribe(self, channel: str) -> Feed:
         return Feed(channel, self._fanout, self.queue_size, confirm=self._confirm)

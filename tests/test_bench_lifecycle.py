@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import re
 import subprocess
@@ -205,3 +206,30 @@ async def test_escalation_preparation_makes_every_grievance_due(conn: asyncpg.Co
         OPEN,
     )
     assert due == GRIEVANCES
+
+
+async def test_escalation_bench_escalates_every_due_grievance_once(seeded: str) -> None:
+    done = await asyncio.to_thread(
+        hub, "bench", "escalation", "--due", str(GRIEVANCES), "--database-url", seeded,
+        "--broker", "memory", "--batch", "300", "--workers", "3", "--json",
+    )  # fmt: skip
+    assert done.returncode in (0, 1), done.stderr[-3000:]  # 1: slower than the target
+    figures = json.loads(done.stdout.splitlines()[-1])
+    assert (figures["due"], figures["escalated"], figures["due_after"]) == (
+        GRIEVANCES,
+        GRIEVANCES,
+        0,
+    )
+    assert (figures["batch"], figures["workers"], figures["broker"]) == (300, 3, "memory")
+    connection = await asyncpg.connect(seeded, timeout=10)
+    try:
+        steps = await connection.fetchval(
+            "SELECT count(DISTINCT grievance_id) FROM grievance_event WHERE action = 'ESCALATE'"
+            " AND after->>'escalation_level' = '1'"
+        )
+        sent = await connection.fetchval(
+            "SELECT count(*) FROM outbox_message WHERE topic = 'grievance.changed'"
+        )
+    finally:
+        await connection.close()
+    assert steps == GRIEVANCES and sent >= GRIEVANCES

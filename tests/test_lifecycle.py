@@ -304,6 +304,81 @@ async def test_breached_grievances_climb_the_matrix_once_per_level(
     assert all(s.actor_role == "system" and s.to_status == "ASSIGNED" for s in steps)
 
 
+async def test_concurrent_batched_runs_escalate_each_grievance_once_with_everything(
+    rt: Runtime, people: People, staff: Staff
+) -> None:
+    """Small batches, several in flight per run and three runs at once: each grievance
+    climbs one level, with one event, its notifications and one message per connector."""
+    await User.filter(id=people.ravi.id).update(language="hi")
+    filed = [await file(rt, people.asha if k % 2 else people.ravi) for k in range(9)]
+    for grievance in filed:
+        await act(
+            rt,
+            people.udd_gro,
+            Action.ASSIGN,
+            grievance.registration_number,
+            assignee_id=staff.lme.id,
+        )
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    ids = [g.id for g in filed]
+    await Grievance.filter(id__in=ids).update(escalate_at=past)
+    settings = rt.settings.replace(connectors=("log", "cpgrams"))
+    runs = await asyncio.gather(
+        *(escalation.escalate_due(settings, batch=2, workers=3) for _ in range(3))
+    )
+    assert sum(r.escalated for r in runs) == len(filed)
+    for grievance in filed:
+        row = await Grievance.get(id=grievance.id)
+        assert (row.escalation_level, row.escalated_to_id, row.version) == (
+            1,
+            people.udd_gro.id,
+            grievance.version + 2,
+        )
+        [step] = await GrievanceEvent.filter(grievance_id=grievance.id, action="ESCALATE")
+        assert (step.actor_id, step.actor_role, step.from_status, step.to_status) == (
+            None,
+            "system",
+            "ASSIGNED",
+            "ASSIGNED",
+        )
+        assert step.before == {"escalation_level": 0, "escalated_to": None, "version": 2}
+        assert step.after == {
+            "escalation_level": 1,
+            "escalated_to": people.udd_gro.id,
+            "version": 3,
+        }
+        assert step.note == "SLA level time passed: escalated to level 1 (gro)"
+        changed = await OutboxMessage.filter(
+            grievance_id=grievance.id, topic="grievance.changed"
+        ).order_by("connector")
+        sent = [m for m in changed if m.payload.get("action") == "ESCALATE"]
+        assert [(m.connector, m.idempotency_key) for m in sent] == [
+            (name, f"{grievance.registration_number}:{step.id}:{name}")
+            for name in ("cpgrams", "log")
+        ]
+        assert all(
+            m.payload
+            == {
+                "registration_number": grievance.registration_number,
+                "action": "ESCALATE",
+                "event_id": step.id,
+                **step.after,
+            }
+            for m in sent
+        )
+        told = await OutboxMessage.filter(
+            idempotency_key__startswith=f"{grievance.registration_number}:{step.id}:",
+            connector="sms",
+        )
+        by_template = {m.payload["template"]: m.payload for m in told}
+        assert set(by_template) == {"escalated", "officer_escalated"}
+        citizen = by_template["escalated"]
+        assert citizen["language"] == ("en" if grievance.citizen_id == people.asha.id else "hi")
+        assert citizen["to"] == (people.asha if citizen["language"] == "en" else people.ravi).mobile
+        assert grievance.registration_number in citizen["text"] and "1" in citizen["text"]
+        assert by_template["officer_escalated"]["to"] == people.udd_gro.mobile
+
+
 async def test_a_supervisor_escalates_by_hand(rt: Runtime, people: People, staff: Staff) -> None:
     filed = await file(rt, people.asha, category="UDD-ULB-SL-OFF")  # the department's matrix
     up = await act(rt, staff.hod, Action.ESCALATE, filed.registration_number, note="VIP lane")
@@ -325,7 +400,7 @@ async def _random_step(
         "udd_gro": actor_for(people.udd_gro),
         "lme": actor_for(staff.lme),
         "hod": actor_for(staff.hod),
-        "system": Actor.system(),
+        "system": Actor.internal(),
     }[rng.choice(_ACTORS)]
     allowed = lifecycle.allowed_actions(who, row)  # mostly what could work; sometimes not
     action = rng.choice(allowed) if allowed and rng.random() < 0.8 else rng.choice(list(Action))

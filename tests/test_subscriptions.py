@@ -184,6 +184,26 @@ async def test_redis_replicas_hear_each_other(redis_url: str) -> None:
 
 
 @pytest.mark.redis
+async def test_a_jobs_batch_of_updates_reaches_every_replica_in_order(redis_url: str) -> None:
+    space = uuid.uuid4().hex
+    one, two = _redis_broker(redis_url, space), _redis_broker(redis_url, space)
+    # three pipeline chunks; the listened channel gets 50, within a feed's queue
+    batch = [(f"g{n % 50}", {"version": n}) for n in range(2500)]
+    async with started(one, two), two.subscribe("g1") as there:
+        await one.publish_many(batch)
+        async with asyncio.timeout(10):
+            heard = [(await anext(there))["version"] for _ in range(len(batch) // 50)]
+    assert heard == [n for n in range(2500) if n % 50 == 1]
+
+
+async def test_in_process_batch_skips_channels_nobody_listens_to() -> None:
+    broker = InProcessBroker()
+    async with broker.subscribe("g1") as here:
+        await broker.publish_many([("g0", {"version": 0}), ("g1", {"version": 1})])
+        assert await anext(here) == {"version": 1}
+
+
+@pytest.mark.redis
 async def test_redis_unsubscribes_when_the_last_local_feed_goes(redis_url: str) -> None:
     space = uuid.uuid4().hex
     broker = _redis_broker(redis_url, space)

@@ -14,7 +14,8 @@ same clients and the same inputs:
 
 escalation: makes ``--due`` open grievances past ``escalate_at`` (re-opening
 answered ones when fewer are open), then times one full run of
-``hub.services.escalation.escalate_due``.
+``hub.services.escalation.escalate_due``, with the subscribers' updates published
+to ``--broker`` (none by default: the figure is the database's work).
 """
 
 from __future__ import annotations
@@ -272,6 +273,21 @@ def add_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=1_000_000,
         help="grievances to make due first, at most all of them; 0: as they are (1000000)",
     )
+    escalation.add_argument(
+        "--broker",
+        choices=BROKERS,
+        default="none",
+        help="where the run publishes each grievance's update: none (the default), memory "
+        "(the in-process broker, as the embedded job), or redis (as the arq worker; "
+        f"--redis-url, {DEFAULT_REDIS_URL})",
+    )
+    escalation.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
+    escalation.add_argument(
+        "--batch", type=_bounded(int, 1, 100_000), default=None, help="grievances per batch"
+    )
+    escalation.add_argument(
+        "--workers", type=_bounded(int, 1, 16), default=None, help="batches in flight at once"
+    )
     escalation.add_argument("--json", action="store_true", help="end with one line of JSON")
     escalation.set_defaults(bench_run=_run_escalation)
 
@@ -305,7 +321,14 @@ def _run_lifecycle(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _run_escalation(settings: Settings, args: argparse.Namespace) -> int:
-    return run_escalation(settings, args.database_url, args.due, args.json)
+    options = EscalationOptions(
+        due=args.due,
+        broker=args.broker,
+        redis_url=args.redis_url,
+        batch=args.batch,
+        workers=args.workers,
+    )
+    return run_escalation(settings, args.database_url, args.due, args.json, options)
 
 
 # --- lifecycle ---------------------------------------------------------------------------
@@ -643,6 +666,16 @@ WHERE id IN (
 ) AND NOT (escalation_level = 0 AND escalated_to_id IS NULL AND coalesce(escalate_at < $2, false))
 """
 DUE_COUNT = "SELECT count(*) FROM grievance WHERE status = ANY($1::varchar[]) AND escalate_at <= $2"
+BROKERS = ("none", "memory", "redis")
+
+
+@dataclass(frozen=True)
+class EscalationOptions:
+    due: int = 1_000_000
+    broker: str = "none"
+    redis_url: str = DEFAULT_REDIS_URL
+    batch: int | None = None  # None: the job's own
+    workers: int | None = None
 
 
 @dataclass
@@ -654,6 +687,9 @@ class EscalationRun:
     seconds: float | None = None
     escalated: int | None = None
     due_after: int | None = None
+    broker: str = "none"
+    batch: int | None = None
+    workers: int | None = None
     error: str = ""
 
     def figures(self) -> dict[str, Any]:
@@ -670,6 +706,9 @@ class EscalationRun:
             "escalated": self.escalated,
             "per_second": None if rate is None else round(rate),
             "due_after": self.due_after,
+            "broker": self.broker,
+            "batch": self.batch,
+            "workers": self.workers,
             "target_s": ESCALATION_TARGET_S,
             "ok": self.ok,
             **({"error": self.error} if self.error else {}),
@@ -685,12 +724,20 @@ class EscalationRun:
         )
 
 
-def run_escalation(settings: Settings, url: str, due: int, as_json: bool) -> int:
+def run_escalation(
+    settings: Settings,
+    url: str,
+    due: int,
+    as_json: bool,
+    options: EscalationOptions | None = None,
+) -> int:
     from hub.bench import database
 
     try:
         url = database.checked_url(url, settings)
-        run = asyncio.run(escalation_run(settings.replace(database_url=url), due))
+        run = asyncio.run(
+            escalation_run(settings.replace(database_url=url), due, options or EscalationOptions())
+        )
     except (BenchSetupError, database.BenchDatabaseError) as exc:
         print(f"hub bench escalation: {exc}", file=sys.stderr)
         return 2
@@ -702,7 +749,8 @@ def run_escalation(settings: Settings, url: str, due: int, as_json: bool) -> int
         print(
             f"escalation: {f['due']} of {f['open']} open grievances due "
             f"(prepared in {f['prepare_s']} s); one run took {f['seconds']} s, escalated "
-            f"{f['escalated']} ({rate}), {f['due_after']} still due; target <= "
+            f"{f['escalated']} ({rate}; batches of {f['batch']}, {f['workers']} at once, "
+            f"updates to {f['broker']}), {f['due_after']} still due; target <= "
             f"{ESCALATION_TARGET_S:.0f} s: {'PASS' if run.ok else 'FAIL'}"
         )
     if as_json:
@@ -710,12 +758,15 @@ def run_escalation(settings: Settings, url: str, due: int, as_json: bool) -> int
     return 0 if run.ok else 1
 
 
-async def escalation_run(settings: Settings, due: int) -> EscalationRun:
+async def escalation_run(
+    settings: Settings, due: int, options: EscalationOptions | None = None
+) -> EscalationRun:
     import asyncpg
 
     from hub import db
 
-    run = EscalationRun()
+    options = options or EscalationOptions(due=due)
+    run = EscalationRun(broker=options.broker)
     conn = await asyncpg.connect(settings.database_url, timeout=10)
     try:
         run.grievances = int(await conn.fetchval("SELECT count(*) FROM grievance"))
@@ -735,18 +786,31 @@ async def escalation_run(settings: Settings, due: int) -> EscalationRun:
     finally:
         await conn.close()
     try:
-        escalate_due = importlib.import_module("hub.services.escalation").escalate_due
+        escalation = importlib.import_module("hub.services.escalation")
+        escalate_due = escalation.escalate_due
     except (ImportError, AttributeError) as exc:
         run.error = f"hub.services.escalation.escalate_due is not there yet ({exc})"
         return run
+    run.batch = options.batch or getattr(escalation, "BATCH", None)
+    run.workers = options.workers or getattr(escalation, "WORKERS", None)
+    knobs = {
+        name: value
+        for name, value in (("batch", options.batch), ("workers", options.workers))
+        if value is not None
+    }
     _say(f"escalating {run.due} due grievances ...")
+    broker = _broker(options)
     await db.connect(settings)
     try:
+        if broker is not None:
+            await broker.start()
         started = time.perf_counter()
-        stats = await escalate_due(settings, now=None)
+        stats = await escalate_due(settings, now=None, broker=broker, **knobs)
         run.seconds = time.perf_counter() - started
         run.escalated = int(stats.escalated)
     finally:
+        if broker is not None:
+            await broker.stop()
         await db.disconnect()
     conn = await asyncpg.connect(settings.database_url, timeout=10)
     try:
@@ -754,6 +818,16 @@ async def escalation_run(settings: Settings, due: int) -> EscalationRun:
     finally:
         await conn.close()
     return run
+
+
+def _broker(options: EscalationOptions) -> Any:
+    from hub.pubsub import InProcessBroker, RedisBroker
+
+    if options.broker == "memory":
+        return InProcessBroker()
+    if options.broker == "redis":
+        return RedisBroker(options.redis_url)
+    return None
 
 
 async def prepare_due(conn: Any, due: int) -> None:

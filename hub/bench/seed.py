@@ -449,7 +449,7 @@ async def _users(
         staff(f"Operator {k + 1}", [Role.OPERATOR], None, None) for k in range(OPERATORS)
     ]
     report.staff = len(rows)
-    await conn.copy_records_to_table("hub_user", records=rows, columns=USER_COLUMNS)
+    await _copy_users(conn, rows)
 
     world.first_citizen = len(rows) + 1
     world.citizens = options.citizen_count
@@ -474,10 +474,29 @@ async def _users(
                     now - dt.timedelta(seconds=rng.random() * SPAN_SECONDS),
                 )
             )
-        await conn.copy_records_to_table("hub_user", records=batch, columns=USER_COLUMNS)
+        await _copy_users(conn, batch)
     report.citizens = world.citizens
     await conn.execute(
         "SELECT setval(pg_get_serial_sequence('hub_user', 'id'), (SELECT max(id) FROM hub_user))"
+    )
+
+
+# text columns the ORM fills with a default ('' for a password hash) are NOT NULL without a
+# database default: COPY writes the ORM's empty text into each one it finds
+_UNLISTED_TEXT = """
+SELECT column_name FROM information_schema.columns
+WHERE table_schema = current_schema() AND table_name = 'hub_user' AND is_nullable = 'NO'
+  AND column_default IS NULL AND data_type IN ('character varying', 'text')
+  AND NOT column_name = ANY($1::text[])
+ORDER BY ordinal_position
+"""
+
+
+async def _copy_users(conn: Any, rows: list[tuple[Any, ...]]) -> None:
+    extra = [r["column_name"] for r in await conn.fetch(_UNLISTED_TEXT, list(USER_COLUMNS))]
+    blanks = ("",) * len(extra)
+    await conn.copy_records_to_table(
+        "hub_user", records=[row + blanks for row in rows], columns=(*USER_COLUMNS, *extra)
     )
 
 

@@ -10,29 +10,40 @@ level at a time, in batches. Each step is a compare-and-set on
 ``escalation_level``, with the batch claimed ``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL, so several workers running at once escalate each grievance
 exactly once per level.
+
+The job reads a million rows in a run, so it reads them as plain rows, not ORM
+objects. On PostgreSQL one statement per batch writes the steps, their timeline
+events and the message to every connected system, and a few batches run at once
+(the database works on one while the job prepares the next); SQLite takes the
+same steps one row at a time.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, cast
 
+from tortoise import connections
 from tortoise.transactions import in_transaction
 
+from hub import outbox
 from hub.enums import OPEN_STATUSES, Action, Role, UserKind
 from hub.models import Department, Grievance, GrievanceEvent, TaxonomyNode, User
 from hub.outbox import OutboxRow, write_new
-from hub.pubsub import Broker, grievance_channel, update_message
+from hub.pubsub import Broker, Message, grievance_channel, update_message
 from hub.services import notifications
 from hub.settings import Settings
 
 logger = logging.getLogger("hub.escalation")
 
-BATCH = 2000
+BATCH = 5000
+# batches in flight at once on PostgreSQL: the database writes one while Python prepares
+# the next (SKIP LOCKED keeps their claims apart); SQLite has one writer and runs one
+WORKERS = 2
 CHANGED_TOPIC = "grievance.changed"  # as hub.services.lifecycle writes it
 
 
@@ -105,6 +116,21 @@ async def matrix_for(department_id: int | None, category_id: int | None) -> tupl
     return matrix_of(escalation, path)
 
 
+class Placed(Protocol):
+    """What the escalation rules read of a grievance: a model or a claimed row."""
+
+    @property
+    def escalation_level(self) -> int: ...
+    @property
+    def assignee_id(self) -> int | None: ...
+    @property
+    def office_id(self) -> int | None: ...
+    @property
+    def department_id(self) -> int | None: ...
+    @property
+    def due_at(self) -> dt.datetime | None: ...
+
+
 @dataclass
 class Officers:
     """Who answers at each level: by office for GROs and LMEs, by department above."""
@@ -127,7 +153,7 @@ class Officers:
                 officers.by_department.setdefault((department_id, role), user_id)
         return officers
 
-    def at(self, grievance: Grievance, role: Role) -> int | None:
+    def at(self, grievance: Placed, role: Role) -> int | None:
         if role == Role.LME:
             return grievance.assignee_id
         if role in (Role.GRO, Role.LME) and grievance.office_id is not None:
@@ -150,7 +176,7 @@ class Step:
 
 
 def next_step(
-    grievance: Grievance, levels: tuple[Level, ...], officers: Officers, now: dt.datetime
+    grievance: Placed, levels: tuple[Level, ...], officers: Officers, now: dt.datetime
 ) -> Step | None:
     level = grievance.escalation_level + 1
     if level >= len(levels):
@@ -176,6 +202,9 @@ def step_note(step: Step, reason: str) -> str:
     return f"{reason}: escalated to level {step.level} ({step.role.value})"
 
 
+JOB_REASON = "SLA level time passed"
+
+
 @dataclass
 class EscalationStats:
     escalated: int = 0
@@ -184,11 +213,84 @@ class EscalationStats:
     by_level: dict[int, int] = field(default_factory=dict)
 
 
+# --- the claimed rows and the events written for them -----------------------------------
+
+# what a step, its notifications and its update need of a grievance, and nothing else
+_COLUMNS = (
+    "id",
+    "registration_number",
+    "status",
+    "escalation_level",
+    "escalated_to_id",
+    "assignee_id",
+    "office_id",
+    "department_id",
+    "category_id",
+    "citizen_id",
+    "due_at",
+    "version",
+    "closure_reason",
+    "rating",
+)
+
+
+@dataclass(slots=True)
+class Due:
+    """A claimed grievance as plain data; after its step, the row as written."""
+
+    id: int
+    registration_number: str
+    status: str
+    escalation_level: int
+    escalated_to_id: int | None
+    assignee_id: int | None
+    office_id: int | None
+    department_id: int | None
+    category_id: int | None
+    citizen_id: int
+    due_at: dt.datetime | None
+    version: int
+    closure_reason: str
+    rating: int | None
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> Due:
+        return cls(*(row[name] for name in _COLUMNS))
+
+
+@dataclass(slots=True)
+class StepEvent:
+    """The ESCALATE event written for one step, as notifications and subscribers read it."""
+
+    id: int
+    grievance_id: int
+    from_status: str
+    to_status: str
+    before: dict[str, Any]
+    after: dict[str, Any]
+    note: str
+    created_at: dt.datetime
+    action: str = Action.ESCALATE.value
+    actor_id: int | None = None
+    actor_role: str = Role.SYSTEM.value
+
+
+@dataclass(slots=True)
+class _Move:
+    grievance: Due
+    step: Step
+    note: str
+
+
+# --- the job ------------------------------------------------------------------------------
+
+
 async def escalate_due(
     settings: Settings,
     now: dt.datetime | None = None,
     batch: int = BATCH,
     broker: Broker | None = None,
+    workers: int = WORKERS,
 ) -> EscalationStats:
     """Escalate every open grievance whose level's time has run out, once per level.
 
@@ -197,18 +299,9 @@ async def escalate_due(
     moment = now or dt.datetime.now(dt.UTC)
     stats = EscalationStats()
     officers = await Officers.load()
-    matrices = _Matrices()
-    while True:
-        done, written = await _escalate_batch(settings, moment, batch, officers, matrices, stats)
-        if done == 0:
-            break
-        stats.batches += 1
-        if broker is not None:
-            for grievance, event in written:
-                await broker.publish(
-                    grievance_channel(grievance.registration_number),
-                    update_message(grievance, event),
-                )
+    postgres = connections.get("default").capabilities.dialect == "postgres"
+    job = _Job(settings, moment, max(1, batch), officers, _Matrices(), stats, broker, postgres)
+    await asyncio.gather(*(job.work() for _ in range(max(1, workers) if postgres else 1)))
     if stats.escalated:
         logger.info("escalated %s grievances in %s batches", stats.escalated, stats.batches)
     return stats
@@ -220,80 +313,245 @@ class _Matrices:
     def __init__(self) -> None:
         self._by_category: dict[tuple[int, int | None], tuple[Level, ...]] = {}
 
-    async def of(self, grievance: Grievance) -> tuple[Level, ...]:
-        key = (grievance.department_id or 0, grievance.category_id)
-        found = self._by_category.get(key)
+    def known(self, department_id: int | None, category_id: int | None) -> tuple[Level, ...] | None:
+        return self._by_category.get((department_id or 0, category_id))
+
+    async def of(self, department_id: int | None, category_id: int | None) -> tuple[Level, ...]:
+        found = self.known(department_id, category_id)
         if found is None:
-            found = await matrix_for(grievance.department_id, grievance.category_id)
-            self._by_category[key] = found
+            found = await matrix_for(department_id, category_id)
+            self._by_category[(department_id or 0, category_id)] = found
         return found
 
 
-async def _escalate_batch(
-    settings: Settings,
-    now: dt.datetime,
-    batch: int,
-    officers: Officers,
-    matrices: _Matrices,
-    stats: EscalationStats,
-) -> tuple[int, list[tuple[Grievance, GrievanceEvent]]]:
-    async with in_transaction() as conn:
-        rows = (
-            await Grievance.filter(escalate_at__lte=now, status__in=list(OPEN_STATUSES))
-            .order_by("escalate_at", "id")
-            .limit(batch)
-            .select_for_update(skip_locked=True)
-            .using_db(conn)
-        )
-        if not rows:
-            return 0, []
-        steps: list[tuple[Grievance, Step | None]] = []
+@dataclass
+class _Job:
+    settings: Settings
+    now: dt.datetime
+    batch: int
+    officers: Officers
+    matrices: _Matrices
+    stats: EscalationStats
+    broker: Broker | None
+    postgres: bool
+    _notes: dict[tuple[int, Role], str] = field(default_factory=dict)
+
+    async def work(self) -> None:
+        while True:
+            claimed, written = await self._batch()
+            if claimed == 0:
+                return
+            self.stats.batches += 1
+            if self.broker is not None and written:
+                await _publish(self.broker, written)
+
+    async def _batch(self) -> tuple[int, list[tuple[Due, StepEvent]]]:
+        async with in_transaction() as conn:
+            rows = await (_claim_pg if self.postgres else _claim_orm)(conn, self.now, self.batch)
+            if not rows:
+                return 0, []
+            moves, tops = await self._plan(rows)
+            if tops:  # the top level: nothing above it, stop looking
+                await Grievance.filter(id__in=tops).using_db(conn).update(escalate_at=None)
+                self.stats.at_top += len(tops)
+            if not moves:
+                return len(rows), []
+            write = _write_pg if self.postgres else _write_orm
+            pairs = await write(conn, moves, self.now, self.settings.connectors)
+            for grievance, _ in pairs:
+                level = grievance.escalation_level
+                self.stats.by_level[level] = self.stats.by_level.get(level, 0) + 1
+            # the events are this transaction's own: their messages' keys are new
+            await notifications.notify_events(self.settings, pairs, new_events=True)
+            self.stats.escalated += len(pairs)
+            return len(rows), pairs
+
+    async def _plan(self, rows: list[Due]) -> tuple[list[_Move], list[int]]:
+        moves: list[_Move] = []
+        tops: list[int] = []
         for grievance in rows:
-            steps.append(
-                (grievance, next_step(grievance, await matrices.of(grievance), officers, now))
+            levels = self.matrices.known(grievance.department_id, grievance.category_id)
+            if levels is None:  # a (department, category) first met in this run
+                levels = await self.matrices.of(grievance.department_id, grievance.category_id)
+            step = next_step(grievance, levels, self.officers, self.now)
+            if step is None:
+                tops.append(grievance.id)
+                continue
+            note = self._notes.get((step.level, step.role))
+            if note is None:  # the same words for every step to this level and role
+                note = self._notes[(step.level, step.role)] = step_note(step, JOB_REASON)
+            moves.append(_Move(grievance, step, note))
+        return moves, tops
+
+
+async def _publish(broker: Broker, written: list[tuple[Due, StepEvent]]) -> None:
+    """After the commit: one update per grievance, pipelined by the broker."""
+    messages: list[tuple[str, Message]] = [
+        # update_message reads the registration number, status, version, action and time:
+        # the plain row and event carry the same attributes as the models
+        (
+            grievance_channel(grievance.registration_number),
+            update_message(cast(Grievance, grievance), cast(GrievanceEvent, event)),
+        )
+        for grievance, event in written
+    ]
+    await broker.publish_many(messages)
+
+
+# --- PostgreSQL: claim as tuples, write steps, events and connector messages at once -------
+
+_PG_CLAIM = (  # constant SQL; the values are parameters
+    f"SELECT {', '.join(_COLUMNS)} FROM grievance"  # noqa: S608
+    " WHERE escalate_at <= $1 AND status = ANY($2::varchar[])"
+    " ORDER BY escalate_at, id LIMIT $3 FOR UPDATE SKIP LOCKED"
+)
+_OPEN = sorted(str(status) for status in OPEN_STATUSES)
+
+
+async def _claim_pg(conn: Any, now: dt.datetime, batch: int) -> list[Due]:
+    _, rows = await conn.execute_query(_PG_CLAIM, [now, _OPEN, batch])
+    return [Due(*row) for row in rows]
+
+
+# The compare-and-set, its timeline events (before and after built by the database) and one
+# grievance.changed message per connector (as hub.services.lifecycle writes it), in one
+# statement. ``before`` holds the values read under the claim's row lock. Each event's id is
+# drawn first (from the id column's own sequence), so the messages are built from the moved
+# rows: joining the events back to them made the planner loop over both.
+_PG_STEPS = (  # constant SQL; the values are parameters
+    "WITH v AS (SELECT * FROM unnest($1::int[], $2::int[], $3::int[], $4::int[], $5::int[],"  # noqa: S608
+    " $6::timestamptz[], $7::text[]) AS v(id, old_level, old_officer, level, officer, at, note)),"
+    " moved AS (UPDATE grievance AS g SET escalation_level = v.level,"
+    " escalated_to_id = v.officer, escalate_at = v.at, version = g.version + 1,"
+    " updated_at = $8 FROM v WHERE g.id = ANY($1::int[]) AND g.id = v.id"
+    " AND g.escalation_level = v.old_level"
+    " RETURNING g.id, g.registration_number, g.status, g.version, v.old_level, v.old_officer,"
+    " v.level, v.officer, v.note, nextval('grievance_event_id_seq') AS event_id,"
+    " jsonb_build_object('escalation_level', v.level, 'escalated_to', v.officer,"
+    " 'version', g.version) AS after),"
+    " events AS (INSERT INTO grievance_event (id, grievance_id, action, actor_id, actor_role,"
+    " actor_office_id, from_status, to_status, before, after, note, created_at)"
+    " SELECT m.event_id, m.id, $9, NULL, $10, NULL, m.status, m.status,"
+    " jsonb_build_object('escalation_level', m.old_level, 'escalated_to', m.old_officer,"
+    " 'version', m.version - 1), m.after, m.note, $8 FROM moved AS m),"
+    " sent AS ("
+    + outbox.pg_insert_from(
+        "SELECT m.id, c.name, $11, jsonb_build_object('registration_number',"
+        " m.registration_number, 'action', $9::text, 'event_id', m.event_id) || m.after,"
+        " m.registration_number || ':' || m.event_id || ':' || c.name, $8::timestamptz"
+        " FROM moved AS m CROSS JOIN unnest($12::text[]) AS c(name)",
+        "$8",
+        new_keys=True,  # each key carries the id of an event this statement writes
+    )
+    + ") SELECT id, event_id FROM moved"
+)
+
+
+async def _write_pg(
+    conn: Any, moves: list[_Move], now: dt.datetime, connectors: Sequence[str]
+) -> list[tuple[Due, StepEvent]]:
+    _, rows = await conn.execute_query(
+        _PG_STEPS,
+        [
+            [m.grievance.id for m in moves],
+            [m.grievance.escalation_level for m in moves],
+            [m.grievance.escalated_to_id for m in moves],
+            [m.step.level for m in moves],
+            [m.step.officer_id for m in moves],
+            [m.step.escalate_at for m in moves],
+            [m.note for m in moves],
+            now,
+            Action.ESCALATE.value,
+            Role.SYSTEM.value,
+            CHANGED_TOPIC,
+            list(connectors),
+        ],
+    )
+    events = {grievance_id: event_id for grievance_id, event_id in rows}
+    return [_moved(m, events[m.grievance.id], now) for m in moves if m.grievance.id in events]
+
+
+def _before(grievance: Due) -> dict[str, Any]:
+    """What an ESCALATE event records as before the step."""
+    return {
+        "escalation_level": grievance.escalation_level,
+        "escalated_to": grievance.escalated_to_id,
+        "version": grievance.version,
+    }
+
+
+def _moved(move: _Move, event_id: int, now: dt.datetime) -> tuple[Due, StepEvent]:
+    """The row and its event as written: ``move.grievance`` becomes the row after the step."""
+    grievance, step = move.grievance, move.step
+    event = StepEvent(
+        id=event_id,
+        grievance_id=grievance.id,
+        from_status=grievance.status,
+        to_status=grievance.status,
+        before=_before(grievance),
+        after=step_record(step, grievance.version + 1),
+        note=move.note,
+        created_at=now,
+    )
+    grievance.escalation_level = step.level
+    grievance.escalated_to_id = step.officer_id
+    grievance.version += 1
+    return grievance, event
+
+
+# --- SQLite (and any other database): the same steps, one row at a time -------------------
+
+
+async def _claim_orm(conn: Any, now: dt.datetime, batch: int) -> list[Due]:
+    rows = (
+        await Grievance.filter(escalate_at__lte=now, status__in=list(OPEN_STATUSES))
+        .order_by("escalate_at", "id")
+        .limit(batch)
+        .using_db(conn)
+        .values(*_COLUMNS)
+    )
+    return [Due.of(row) for row in rows]
+
+
+async def _write_orm(
+    conn: Any, moves: list[_Move], now: dt.datetime, connectors: Sequence[str]
+) -> list[tuple[Due, StepEvent]]:
+    pairs: list[tuple[Due, StepEvent]] = []
+    for move in moves:
+        grievance, step = move.grievance, move.step
+        changed = (
+            await Grievance.filter(id=grievance.id, escalation_level=grievance.escalation_level)
+            .using_db(conn)
+            .update(
+                escalation_level=step.level,
+                escalated_to_id=step.officer_id,
+                escalate_at=step.escalate_at,
+                version=grievance.version + 1,
+                updated_at=now,
             )
-        won = await _apply(conn, steps, now)
-        events = [
-            GrievanceEvent(
-                grievance_id=grievance.id,
-                action=Action.ESCALATE,
-                actor_id=None,
-                actor_role=Role.SYSTEM,
-                from_status=grievance.status,
-                to_status=grievance.status,
-                before={
-                    "escalation_level": grievance.escalation_level,
-                    "escalated_to": grievance.escalated_to_id,
-                    "version": grievance.version,
-                },
-                after=step_record(step, grievance.version + 1),
-                note=step_note(step, "SLA level time passed"),
-                created_at=now,
-            )
-            for grievance, step in steps
-            if step is not None and grievance.id in won
-        ]
-        for grievance, step in steps:
-            if step is not None and grievance.id in won:
-                grievance.escalation_level = step.level
-                grievance.escalated_to_id = step.officer_id
-                grievance.escalate_at = step.escalate_at
-                grievance.version += 1
-                stats.by_level[step.level] = stats.by_level.get(step.level, 0) + 1
-            elif step is None:
-                stats.at_top += 1
-        pairs: list[tuple[Grievance, GrievanceEvent]] = []
-        if events:
-            by_id = {g.id: g for g, _ in steps}
-            pairs = [(by_id[e.grievance_id], e) for e in await _write_events(conn, events)]
-            await notifications.notify_events(settings, pairs)
-            await write_new(_connector_rows(settings, pairs, now))
-        stats.escalated += len(events)
-        return len(rows), pairs
+        )
+        if not changed:
+            continue
+        saved = GrievanceEvent(
+            grievance_id=grievance.id,
+            action=Action.ESCALATE,
+            actor_id=None,
+            actor_role=Role.SYSTEM,
+            from_status=grievance.status,
+            to_status=grievance.status,
+            before=_before(grievance),
+            after=step_record(step, grievance.version + 1),
+            note=move.note,
+            created_at=now,
+        )
+        await saved.save(using_db=conn)
+        pairs.append(_moved(move, saved.id, now))
+    await write_new(_connector_rows(connectors, pairs, now))
+    return pairs
 
 
 def _connector_rows(
-    settings: Settings, pairs: list[tuple[Grievance, GrievanceEvent]], now: dt.datetime
+    connectors: Sequence[str], pairs: list[tuple[Due, StepEvent]], now: dt.datetime
 ) -> list[OutboxRow]:
     """What every connected system hears of an escalation, as of any other action."""
     return [
@@ -311,91 +569,15 @@ def _connector_rows(
             next_attempt_at=now,
         )
         for grievance, event in pairs
-        for name in settings.connectors
+        for name in connectors
     ]
 
 
-async def _apply(
-    conn: Any, steps: list[tuple[Grievance, Step | None]], now: dt.datetime
-) -> set[int]:
-    """Write the steps as compare-and-set on (level, version); the ids that won."""
-    tops = [g.id for g, s in steps if s is None]
-    moving = [(g, s) for g, s in steps if s is not None]
-    if tops:  # the top level: nothing above it, stop looking
-        await Grievance.filter(id__in=tops).using_db(conn).update(escalate_at=None)
-    if not moving:
-        return set()
-    if conn.capabilities.dialect == "postgres":
-        rows = await conn.execute_query_dict(
-            "UPDATE grievance AS g SET escalation_level = v.level, escalated_to_id = v.officer,"
-            " escalate_at = v.at, version = g.version + 1, updated_at = $6"
-            " FROM unnest($1::int[], $2::int[], $3::int[], $4::int[], $5::timestamptz[])"
-            " AS v(id, old_level, level, officer, at)"
-            " WHERE g.id = v.id AND g.escalation_level = v.old_level RETURNING g.id",
-            [
-                [g.id for g, _ in moving],
-                [g.escalation_level for g, _ in moving],
-                [s.level for _, s in moving],
-                [s.officer_id for _, s in moving],
-                [s.escalate_at for _, s in moving],
-                now,
-            ],
-        )
-        return {int(row["id"]) for row in rows}
-    won: set[int] = set()
-    for grievance, step in moving:
-        changed = (
-            await Grievance.filter(id=grievance.id, escalation_level=grievance.escalation_level)
-            .using_db(conn)
-            .update(
-                escalation_level=step.level,
-                escalated_to_id=step.officer_id,
-                escalate_at=step.escalate_at,
-                version=grievance.version + 1,
-                updated_at=now,
-            )
-        )
-        if changed:
-            won.add(grievance.id)
-    return won
-
-
-_PG_EVENTS = (
-    "INSERT INTO grievance_event (grievance_id, action, actor_id, actor_role, actor_office_id,"
-    " from_status, to_status, before, after, note, created_at)"
-    " SELECT v.grievance_id, v.action, NULL, v.actor_role, NULL, v.from_status, v.to_status,"
-    " v.before::jsonb, v.after::jsonb, v.note, v.created_at"
-    " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
-    " $7::text[], $8::text[], $9::timestamptz[])"
-    " AS v(grievance_id, action, actor_role, from_status, to_status, before, after, note,"
-    " created_at) RETURNING id, grievance_id"
-)
-
-
-async def _write_events(conn: Any, events: list[GrievanceEvent]) -> list[GrievanceEvent]:
-    """Insert system events in one statement on PostgreSQL; one by one elsewhere."""
-    if conn.capabilities.dialect != "postgres":
-        for event in events:
-            await event.save(using_db=conn)
-        return events
-    rows = await conn.execute_query_dict(
-        _PG_EVENTS,
-        [
-            [e.grievance_id for e in events],
-            [str(e.action) for e in events],
-            [str(e.actor_role) for e in events],
-            [e.from_status for e in events],
-            [e.to_status for e in events],
-            [json.dumps(e.before) for e in events],
-            [json.dumps(e.after) for e in events],
-            [e.note for e in events],
-            [e.created_at for e in events],
-        ],
-    )
-    ids = {int(row["grievance_id"]): int(row["id"]) for row in rows}
-    for event in events:
-        event.id = ids[event.grievance_id]
-    return events
-
-
-__all__ = ["DEFAULT_MATRIX", "EscalationStats", "Level", "Officers", "escalate_due", "matrix_of"]
+__all__ = [
+    "DEFAULT_MATRIX",
+    "EscalationStats",
+    "Level",
+    "Officers",
+    "escalate_due",
+    "matrix_of",
+]

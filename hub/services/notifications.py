@@ -13,13 +13,14 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import string
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 import yaml
+from tortoise import connections
 from tortoise.functions import Count
 
 from hub.enums import OPEN_STATUSES, Action, GrievanceStatus, Role, UserKind
@@ -35,7 +36,7 @@ REASON_MAX_CHARS = 100  # a long note would crowd the SMS; the timeline has it w
 NAME_MAX_CHARS = 60
 # Grievances per round of the bulk path: each round is one user query, one key check
 # and one insert, whatever the number of grievances.
-CHUNK = 500
+CHUNK = 2500
 REMINDER_NUMBERS = 3
 # the summary template's name for each of the SLA's pendency buckets
 BUCKET_NAMES = {
@@ -69,17 +70,6 @@ class Rendered:
     text: str
 
 
-class _Strict(dict[str, str]):
-    """A format context that names the template when a placeholder is missing."""
-
-    def __init__(self, values: Mapping[str, str], where: str) -> None:
-        super().__init__(values)
-        self.where = where
-
-    def __missing__(self, key: str) -> str:
-        raise TemplateError(f"Template {self.where} uses placeholder '{{{key}}}', not given.")
-
-
 def placeholders(pattern: str, where: str = "") -> set[str]:
     """The ``{names}`` a pattern uses; positional or dotted fields are refused."""
     names: set[str] = set()
@@ -104,6 +94,8 @@ class Catalogue:
     templates: Mapping[str, Mapping[str, Text]]  # name -> language -> text
     labels: Mapping[str, Mapping[str, str]]
     statuses: Mapping[str, Mapping[str, str]]
+    # name -> the placeholders it uses (the same in every language)
+    uses: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     def language_for(self, name: str, language: str | None) -> str:
         chosen = (language or DEFAULT_LANGUAGE).split("-")[0].lower()
@@ -114,8 +106,14 @@ class Catalogue:
             raise TemplateError(f"No template named '{name}' in {TEMPLATES_FILE.name}.")
         chosen = self.language_for(name, language)
         text = self.templates[name][chosen]
-        values = _Strict(context, f"'{name}' ({chosen})")
-        return Rendered(name, chosen, text.subject.format_map(values), text.text.format_map(values))
+        try:
+            return Rendered(
+                name, chosen, text.subject.format_map(context), text.text.format_map(context)
+            )
+        except KeyError as missing:
+            raise TemplateError(
+                f"Template '{name}' ({chosen}) uses placeholder '{{{missing.args[0]}}}', not given."
+            ) from None
 
     def label(self, key: str, language: str) -> str:
         words = self.labels[key]
@@ -132,6 +130,7 @@ def load_catalogue(path: Path = TEMPLATES_FILE) -> Catalogue:
     if not isinstance(data, dict) or not isinstance(data.get("templates"), dict):
         raise TemplateError(f"{path.name}: needs a 'templates' mapping.")
     templates: dict[str, dict[str, Text]] = {}
+    uses: dict[str, frozenset[str]] = {}
     for name, languages in data["templates"].items():
         if not isinstance(languages, dict) or DEFAULT_LANGUAGE not in languages:
             raise TemplateError(f"Template '{name}' needs an '{DEFAULT_LANGUAGE}' text.")
@@ -155,18 +154,72 @@ def load_catalogue(path: Path = TEMPLATES_FILE) -> Catalogue:
                     f"({DEFAULT_LANGUAGE}) uses {sorted(used[DEFAULT_LANGUAGE])}."
                 )
         templates[name] = texts
+        uses[name] = frozenset(used[DEFAULT_LANGUAGE])
     labels = data.get("labels") or {}
     statuses = data.get("statuses") or {}
     for section, words in (("labels", labels), ("statuses", statuses)):
         for key, value in words.items():
             if not isinstance(value, dict) or DEFAULT_LANGUAGE not in value:
                 raise TemplateError(f"{path.name}: {section}.{key} needs an '{DEFAULT_LANGUAGE}'.")
-    return Catalogue(templates, labels, statuses)
+    return Catalogue(templates, labels, statuses, uses)
 
 
 @functools.cache
 def catalogue() -> Catalogue:
     return load_catalogue()
+
+
+# --- what is read of a grievance and its event ------------------------------------------
+
+
+class GrievanceView(Protocol):
+    """The grievance after the event: a ``Grievance``, or a bulk job's plain row."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def registration_number(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def citizen_id(self) -> int: ...
+    @property
+    def assignee_id(self) -> int | None: ...
+    @property
+    def escalated_to_id(self) -> int | None: ...
+    @property
+    def office_id(self) -> int | None: ...
+    @property
+    def department_id(self) -> int | None: ...
+    @property
+    def due_at(self) -> dt.datetime | None: ...
+    @property
+    def closure_reason(self) -> str: ...
+    @property
+    def rating(self) -> int | None: ...
+    @property
+    def escalation_level(self) -> int: ...
+
+
+class EventView(Protocol):
+    """A saved timeline event: a ``GrievanceEvent``, or a bulk job's plain record of one."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def actor_id(self) -> int | None: ...
+    @property
+    def actor_role(self) -> str: ...
+    @property
+    def to_status(self) -> str: ...
+    @property
+    def note(self) -> str: ...
+    @property
+    def before(self) -> dict[str, Any]: ...
+    @property
+    def after(self) -> dict[str, Any]: ...
 
 
 # --- who is told ------------------------------------------------------------------------
@@ -253,25 +306,31 @@ RULES: tuple[Rule, ...] = (
 _CITIZEN_SIDE = frozenset({Role.CITIZEN.value, Role.OPERATOR.value})
 
 
-def _side(grievance: Grievance, event: GrievanceEvent) -> Side:
+def _side(grievance: GrievanceView, event: EventView) -> Side:
     if event.actor_id is not None and event.actor_id == grievance.citizen_id:
         return Side.CITIZEN
     return Side.CITIZEN if event.actor_role in _CITIZEN_SIDE else Side.OFFICER
 
 
-def rules_for(grievance: Grievance, event: GrievanceEvent) -> list[Rule]:
-    try:
-        action = Action(event.action)
-    except ValueError:
-        return []  # an action this table does not know tells no one
+def rules_for(grievance: GrievanceView, event: EventView) -> tuple[Rule, ...]:
     side = _side(grievance, event)
-    return [
+    return _rules(str(event.action), str(event.to_status), side)
+
+
+@functools.cache
+def _rules(action_name: str, to_status: str, side: Side) -> tuple[Rule, ...]:
+    """The rules matching an (action, status reached, side): the same for every event alike."""
+    try:
+        action = Action(action_name)
+    except ValueError:
+        return ()  # an action this table does not know tells no one
+    return tuple(
         rule
         for rule in RULES
         if rule.action == action
-        and (not rule.into or event.to_status in rule.into)
+        and (not rule.into or to_status in rule.into)
         and rule.by in (Side.ANY, side)
-    ]
+    )
 
 
 # --- the people and the words -----------------------------------------------------------
@@ -293,6 +352,21 @@ def _person(row: Mapping[str, Any]) -> Person:
     return Person(row["id"], row["name"], row["mobile"], row["email"], row["language"])
 
 
+_PG_PEOPLE = (
+    "SELECT id, name, mobile, email, language FROM hub_user WHERE id = ANY($1::int[]) AND active"
+)
+
+
+async def _active_people(ids: set[int]) -> Sequence[Mapping[str, Any]]:
+    """The active ones among ``ids``. On PostgreSQL one array parameter, not thousands: the
+    escalation job asks for a batch's citizens at once."""
+    conn = connections.get("default")
+    if conn.capabilities.dialect == "postgres":
+        _, rows = await conn.execute_query(_PG_PEOPLE, [list(ids)])
+        return cast(Sequence[Mapping[str, Any]], rows)
+    return await User.filter(id__in=ids, active=True).values(*_PERSON)
+
+
 @dataclass
 class _Directory:
     """People and departments, each looked up once per call, whatever the number of events."""
@@ -301,8 +375,12 @@ class _Directory:
     gros_by_office: dict[int, list[int]] = field(default_factory=dict)
     gros_by_department: dict[int, list[int]] = field(default_factory=dict)
     departments: dict[int, dict[str, str]] = field(default_factory=dict)
+    # a department's name as a template shows it, by (department, language)
+    shown: dict[tuple[int | None, str], str] = field(default_factory=dict)
 
-    async def load(self, items: Sequence[tuple[Grievance, GrievanceEvent, list[Rule]]]) -> None:
+    async def load(
+        self, items: Sequence[tuple[GrievanceView, EventView, tuple[Rule, ...]]]
+    ) -> None:
         user_ids: set[int] = set()
         departments: set[int] = set()
         gro_offices: set[int] = set()
@@ -331,8 +409,7 @@ class _Directory:
         await self._load_gros_of_departments(gro_departments - self.gros_by_department.keys())
         missing = user_ids - self.people.keys()
         if missing:
-            rows = await User.filter(id__in=missing, active=True).values(*_PERSON)
-            self.people.update({row["id"]: _person(row) for row in rows})
+            self.people.update({row["id"]: _person(row) for row in await _active_people(missing)})
         missing_departments = departments - self.departments.keys()
         if missing_departments:
             for row in await Department.filter(id__in=missing_departments).values("id", "names"):
@@ -357,7 +434,7 @@ class _Directory:
                 self.people[row["id"]] = _person(row)
                 self.gros_by_department[row["department_id"]].append(row["id"])
 
-    def gros(self, grievance: Grievance) -> list[int]:
+    def gros(self, grievance: GrievanceView) -> list[int]:
         if grievance.office_id is not None and self.gros_by_office.get(grievance.office_id):
             return self.gros_by_office[grievance.office_id]
         if grievance.department_id is None:
@@ -371,7 +448,7 @@ class _Directory:
         return names.get(language) or names.get(DEFAULT_LANGUAGE) or None
 
 
-def _previous_assignee(event: GrievanceEvent) -> int | None:
+def _previous_assignee(event: EventView) -> int | None:
     """The assignee before the event, from the timeline's ``before`` (a reopen clears it)."""
     before = event.before or {}
     value = before.get("assignee", before.get("assignee_id"))
@@ -379,7 +456,7 @@ def _previous_assignee(event: GrievanceEvent) -> int | None:
 
 
 def _recipients(
-    grievance: Grievance, event: GrievanceEvent, rule: Rule, directory: _Directory
+    grievance: GrievanceView, event: EventView, rule: Rule, directory: _Directory
 ) -> list[int]:
     assignee = grievance.assignee_id or _previous_assignee(event)
     match rule.audience:
@@ -401,32 +478,74 @@ def _cap(text: str, limit: int) -> str:
 
 
 def _ist_date(moment: dt.datetime | None) -> str | None:
-    return moment.astimezone(IST).strftime("%d-%m-%Y") if moment else None
+    return _day(moment.astimezone(IST).date()) if moment else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _day(day: dt.date) -> str:
+    return day.strftime("%d-%m-%Y")
+
+
+_Fill = Callable[[GrievanceView, EventView, str, _Directory], str]
+
+
+def _department(g: GrievanceView, _: EventView, language: str, directory: _Directory) -> str:
+    key = (g.department_id, language)
+    shown = directory.shown.get(key)
+    if shown is None:
+        shown = directory.shown[key] = _cap(
+            directory.department_name(g.department_id, language)
+            or catalogue().label("no_department", language),
+            NAME_MAX_CHARS,
+        )
+    return shown
+
+
+def _officer(g: GrievanceView, _: EventView, language: str, directory: _Directory) -> str:
+    officer = directory.people.get(g.assignee_id or 0)
+    if officer and officer.name:
+        return _cap(officer.name, NAME_MAX_CHARS)
+    return catalogue().label("no_officer", language)
+
+
+def _reason(g: GrievanceView, event: EventView, language: str, _: _Directory) -> str:
+    reason = event.note or g.closure_reason
+    return _cap(reason, REASON_MAX_CHARS) if reason else catalogue().label("no_reason", language)
+
+
+def _rating(g: GrievanceView, event: EventView, language: str, _: _Directory) -> str:
+    rating = g.rating if g.rating is not None else (event.after or {}).get("rating")
+    return str(rating) if rating is not None else catalogue().label("no_rating", language)
+
+
+# how each placeholder of an event template is filled
+_FILLS: dict[str, _Fill] = {
+    "registration_number": lambda g, e, language, d: g.registration_number,
+    "status": lambda g, e, language, d: catalogue().status(str(g.status), language),
+    "department": _department,
+    "due_date": lambda g, e, language, d: (
+        _ist_date(g.due_at) or catalogue().label("no_due_date", language)
+    ),
+    "officer": _officer,
+    "reason": _reason,
+    "rating": _rating,
+    "level": lambda g, e, language, d: str(g.escalation_level),
+}
 
 
 def event_context(
-    grievance: Grievance, event: GrievanceEvent, language: str, directory: _Directory
+    grievance: GrievanceView,
+    event: EventView,
+    language: str,
+    directory: _Directory,
+    needed: Collection[str] | None = None,
 ) -> dict[str, str]:
-    """Every placeholder an event template may use, in ``language``."""
-    words = catalogue()
-    officer = directory.people.get(grievance.assignee_id or 0)
-    reason = event.note or grievance.closure_reason
-    rating = grievance.rating if grievance.rating is not None else (event.after or {}).get("rating")
+    """The placeholders an event template may use (or those ``needed``), in ``language``."""
+    names = _FILLS.keys() if needed is None else needed
     return {
-        "registration_number": grievance.registration_number,
-        "status": words.status(str(grievance.status), language),
-        "department": _cap(
-            directory.department_name(grievance.department_id, language)
-            or words.label("no_department", language),
-            NAME_MAX_CHARS,
-        ),
-        "due_date": _ist_date(grievance.due_at) or words.label("no_due_date", language),
-        "officer": _cap(officer.name, NAME_MAX_CHARS)
-        if officer and officer.name
-        else words.label("no_officer", language),
-        "reason": _cap(reason, REASON_MAX_CHARS) if reason else words.label("no_reason", language),
-        "rating": str(rating) if rating is not None else words.label("no_rating", language),
-        "level": str(grievance.escalation_level),
+        name: fill(grievance, event, language, directory)
+        for name in names
+        if (fill := _FILLS.get(name)) is not None
     }
 
 
@@ -437,7 +556,7 @@ def _messages(
     person: Person,
     rendered: Rendered,
     key: str,
-    grievance: Grievance | None,
+    grievance: GrievanceView | None,
     due: dt.datetime,
 ) -> Iterator[OutboxRow]:
     """An SMS when the person has a mobile, an e-mail when they have an address."""
@@ -481,8 +600,18 @@ async def notify_event(settings: Settings, grievance: Grievance, event: Grievanc
     return await notify_events(settings, [(grievance, event)])
 
 
-async def notify_events(settings: Settings, items: list[tuple[Grievance, GrievanceEvent]]) -> int:
-    """The bulk form (the escalation job): a few queries per ``CHUNK`` events, none per event."""
+async def notify_events(
+    settings: Settings,
+    items: Sequence[tuple[GrievanceView, EventView]],
+    *,
+    new_events: bool = False,
+) -> int:
+    """The bulk form (the escalation job): a few queries per ``CHUNK`` events, none per event.
+
+    Each grievance is the row after its event: a ``Grievance`` or any plain row with the
+    same attributes (``GrievanceView``); each event a saved one (``EventView``).
+    ``new_events``: every event was written in this transaction and is notified only here,
+    so no key can be in the outbox yet (``hub.outbox.pg_insert_from``)."""
     del settings  # part of the API: sinks and limits may come from it; the rows need none yet
     directory = _Directory()
     written = 0
@@ -497,14 +626,14 @@ async def notify_events(settings: Settings, items: list[tuple[Grievance, Grievan
         rows: list[OutboxRow] = []
         for grievance, event, rules in planned:
             rows.extend(_event_rows(grievance, event, rules, directory, due))
-        written += await write_new(rows)
+        written += await write_new(rows, new_keys=new_events)
     return written
 
 
 def _event_rows(
-    grievance: Grievance,
-    event: GrievanceEvent,
-    rules: list[Rule],
+    grievance: GrievanceView,
+    event: EventView,
+    rules: tuple[Rule, ...],
     directory: _Directory,
     due: dt.datetime,
 ) -> Iterator[OutboxRow]:
@@ -515,6 +644,7 @@ def _event_rows(
         )
     told: set[int] = set()
     words = catalogue()
+    texts: dict[tuple[str, str], Rendered] = {}  # GROs of an office share their words
     for rule in rules:
         for user_id in _recipients(grievance, event, rule, directory):
             if user_id in told or (user_id == event.actor_id and not rule.ack):
@@ -524,9 +654,13 @@ def _event_rows(
             if person is None:  # inactive or gone: nobody to tell
                 continue
             language = words.language_for(rule.template, person.language)
-            rendered = words.render(
-                rule.template, language, event_context(grievance, event, language, directory)
-            )
+            rendered = texts.get((rule.template, language))
+            if rendered is None:
+                needed = words.uses.get(rule.template)
+                context = event_context(grievance, event, language, directory, needed)
+                rendered = texts[(rule.template, language)] = words.render(
+                    rule.template, language, context
+                )
             key = f"{grievance.registration_number}:{event.id}:{user_id}"
             yield from _messages(person, rendered, key, grievance, due)
 
