@@ -181,11 +181,16 @@ class HubGraphQL(GraphQL[Context, None]):
         self.limiter = limiter or MemoryRateLimiter()
 
     def decode_json(self, data: str | bytes) -> object:
-        # a body that is not UTF-8 is as malformed as one that is not JSON: a 400, not a 500
+        # a body that is not UTF-8 is as malformed as one that is not JSON: a 400, not a 500;
+        # so is JSON text with a lone surrogate ("\ud800"), which no database can store
         try:
-            return json.loads(data)
+            decoded = json.loads(data)
+            json.dumps(decoded, ensure_ascii=False).encode()
         except UnicodeDecodeError as exc:
             raise json.JSONDecodeError(f"not UTF-8: {exc.reason}", "", exc.start) from None
+        except UnicodeEncodeError as exc:
+            raise json.JSONDecodeError("a lone surrogate in a string", "", exc.start) from None
+        return decoded
 
     def _validate_batch_request(
         self, request_data: list[GraphQLRequestData], protocol: GraphQLRequestProtocol

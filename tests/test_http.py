@@ -84,7 +84,15 @@ async def test_malformed_json_gets_a_graphql_error(client: httpx.AsyncClient) ->
 
 
 @pytest.mark.parametrize(
-    "body", [b'{"query": "\xc7"}', b"\xff\xfe{}", b'{"query": "{ \xe0\xa4 }"}']
+    "body",
+    [
+        b'{"query": "\xc7"}',
+        b"\xff\xfe{}",
+        b'{"query": "{ \xe0\xa4 }"}',
+        # valid JSON, but a lone surrogate is no text a database can store
+        b'{"query": "query($n: String!) { grievance(registrationNumber: $n) { status } }",'
+        b' "variables": {"n": "\\ud800x"}}',
+    ],
 )
 async def test_a_body_that_is_not_utf8_is_a_bad_request_not_a_crash(
     client: httpx.AsyncClient, body: bytes
