@@ -687,3 +687,13 @@ async def test_memory_keeps_only_the_current_window() -> None:
     now[0] += 60
     await limiter.hit("ip:192.0.2.1", 1)
     assert len(limiter._counts) == 1
+
+
+@pytest.mark.parametrize("repeat", [40, 400])
+async def test_directive_overloading_is_refused_before_it_runs(rt: Runtime, repeat: int) -> None:
+    """An attacker piles directives on one field (graphql-cop's 'directive overloading'):
+    the duplicates are a validation error, and a long pile is refused by the token limit."""
+    async with hub(rt, **PRODUCTION) as http:
+        answer = await post(http, "{ __typename " + "@skip(if: false) " * repeat + "}")
+    assert answer.get("data") is None and answer["errors"]
+    assert not any("Internal error" in error["message"] for error in answer["errors"])
