@@ -12,6 +12,7 @@ from hub.models import User
 from hub.services import clients, signin
 from hub.services.audit import Origin
 from schema.context import Info
+from schema.grievances import errors_of
 from schema.permissions import Allow
 from schema.types import UserError
 
@@ -119,12 +120,7 @@ class AuthMutation:
         try:
             challenge = await signin.request_otp(info.context.runtime, mobile, _origin(info))
         except DomainError as exc:
-            return RequestOtpPayload(
-                challenge=None,
-                errors=[
-                    UserError(field=e.field, code=e.code, message=e.message) for e in exc.errors
-                ],
-            )
+            return RequestOtpPayload(challenge=None, errors=errors_of(exc))
         except signin.SignInRefused as exc:
             return RequestOtpPayload(
                 challenge=None,

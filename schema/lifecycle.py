@@ -12,7 +12,6 @@ from hub import enums
 from hub.enums import Role
 from hub.errors import DomainError
 from hub.services import lifecycle, tracking
-from hub.services.audit import Origin
 from hub.workflow import IllegalAction
 from schema.attachments import read_uploads
 from schema.context import Info
@@ -155,8 +154,7 @@ class LifecycleQuery:
             filed_to=filter.filed_to,
             statuses=tuple(enums.GrievanceStatus(s) for s in filter.statuses or ()),
         )
-        origin = Origin.of(info.context.request)
-        return _page(await tracking.search(info.context.actor, criteria, first, after, origin))
+        return _page(await tracking.search(info.context.actor, criteria, first, after))
 
     @strawberry.field(
         permission_classes=[Allow.to(*STAFF)],

@@ -15,7 +15,6 @@ from graphql import GraphQLError
 from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
 
-from auth.actor import Actor
 from hub.enums import Role
 from hub.services import audit
 from schema.context import Info
@@ -79,7 +78,7 @@ class Allow(BasePermission):
         if self.quiet:
             return False
         subject = f"{info.path.typename}.{info.field_name}"
-        await _denied(info, actor, subject)
+        await audit.record("permission.denied", actor=actor, subject=subject)
         raise GraphQLError(
             f"Forbidden: {subject} is not for your role.", extensions={"code": "FORBIDDEN"}
         )
@@ -93,9 +92,3 @@ def quietly(*roles: Role) -> list[FieldExtension]:
     """``extensions=quietly(...)``: for other actors the edge is null or empty, no error."""
     allowed = cast("type[Allow]", type("Quietly", (Allow.to(*roles),), {"quiet": True}))
     return [PermissionExtension([allowed()], use_directives=False, fail_silently=True)]
-
-
-async def _denied(info: Info, actor: Actor, subject: str) -> None:
-    """A refused field goes to the audit log: who tried what, from where."""
-    origin = audit.Origin.of(info.context.request)
-    await audit.record("permission.denied", actor=actor, origin=origin, subject=subject)

@@ -25,7 +25,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 from tortoise import connections
 from tortoise.transactions import in_transaction
@@ -36,6 +36,7 @@ from hub.models import Department, Grievance, GrievanceEvent, TaxonomyNode, User
 from hub.outbox import OutboxRow, write_new
 from hub.pubsub import Broker, Message, grievance_channel, update_message
 from hub.services import notifications
+from hub.services.notifications import GrievanceView
 from hub.settings import Settings
 
 logger = logging.getLogger("hub.escalation")
@@ -116,21 +117,6 @@ async def matrix_for(department_id: int | None, category_id: int | None) -> tupl
     return matrix_of(escalation, path)
 
 
-class Placed(Protocol):
-    """What the escalation rules read of a grievance: a model or a claimed row."""
-
-    @property
-    def escalation_level(self) -> int: ...
-    @property
-    def assignee_id(self) -> int | None: ...
-    @property
-    def office_id(self) -> int | None: ...
-    @property
-    def department_id(self) -> int | None: ...
-    @property
-    def due_at(self) -> dt.datetime | None: ...
-
-
 @dataclass
 class Officers:
     """Who answers at each level: by office for GROs and LMEs, by department above."""
@@ -153,7 +139,7 @@ class Officers:
                 officers.by_department.setdefault((department_id, role), user_id)
         return officers
 
-    def at(self, grievance: Placed, role: Role) -> int | None:
+    def at(self, grievance: GrievanceView, role: Role) -> int | None:
         if role == Role.LME:
             return grievance.assignee_id
         if role in (Role.GRO, Role.LME) and grievance.office_id is not None:
@@ -176,7 +162,7 @@ class Step:
 
 
 def next_step(
-    grievance: Placed, levels: tuple[Level, ...], officers: Officers, now: dt.datetime
+    grievance: GrievanceView, levels: tuple[Level, ...], officers: Officers, now: dt.datetime
 ) -> Step | None:
     level = grievance.escalation_level + 1
     if level >= len(levels):

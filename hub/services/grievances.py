@@ -301,27 +301,43 @@ async def _acting(
     )
 
 
-def _snapshot(
-    grievance: Grievance, category: TaxonomyNode | None, acting: jurisdiction.Resolution | None
+def tracked_state(
+    grievance: Grievance, category: str | None, department: str | None, office: str | None
 ) -> dict[str, Any]:
+    """A grievance's state in the timeline's terms (codes for places): what every event's
+    ``after`` records and ``lifecycle.replay`` rebuilds."""
     return {
-        "registration_number": grievance.registration_number,
         "status": str(grievance.status),
-        "channel": str(grievance.channel),
-        "category": category.code if category else None,
-        "department": acting.department if acting else None,
-        "office": acting.office.code if acting and acting.office else None,
-        "due_at": grievance.due_at.isoformat() if grievance.due_at else None,
-        "filed_at": grievance.created_at.isoformat(),
+        "category": category,
+        "department": department,
+        "office": office,
         "assignee": grievance.assignee_id,
         "escalation_level": grievance.escalation_level,
         "escalated_to": grievance.escalated_to_id,
+        "due_at": grievance.due_at.isoformat() if grievance.due_at else None,
         "transfers": grievance.transfers,
         "reopens": grievance.reopens,
         "appeal_level": grievance.appeal_level,
         "closure_reason": grievance.closure_reason,
         "rating": grievance.rating,
         "version": grievance.version,
+    }
+
+
+def _snapshot(
+    grievance: Grievance, category: TaxonomyNode | None, acting: jurisdiction.Resolution | None
+) -> dict[str, Any]:
+    office = acting.office.code if acting and acting.office else None
+    return {
+        "registration_number": grievance.registration_number,
+        "channel": str(grievance.channel),
+        "filed_at": grievance.created_at.isoformat(),
+        **tracked_state(
+            grievance,
+            category.code if category else None,
+            acting.department if acting else None,
+            office,
+        ),
     }
 
 

@@ -38,7 +38,7 @@ from hub.models import (
 )
 from hub.runtime import Runtime
 from hub.services import attachments, audit, escalation, jurisdiction, notifications, sla
-from hub.services.grievances import audit_if_hidden, leaf_category, visible_to
+from hub.services.grievances import audit_if_hidden, leaf_category, tracked_state, visible_to
 from hub.settings import Settings
 
 S = GrievanceStatus
@@ -684,22 +684,12 @@ async def state_of(grievance: Grievance) -> dict[str, Any]:
         found = await model.get_or_none(id=row_id).only("id", "code")
         return str(found.code) if found else None
 
-    return {
-        "status": GrievanceStatus(grievance.status).value,
-        "category": await code(TaxonomyNode, grievance.category_id),
-        "department": await code(Department, grievance.department_id),
-        "office": await code(Office, grievance.office_id),
-        "assignee": grievance.assignee_id,
-        "escalation_level": grievance.escalation_level,
-        "escalated_to": grievance.escalated_to_id,
-        "due_at": grievance.due_at.isoformat() if grievance.due_at else None,
-        "transfers": grievance.transfers,
-        "reopens": grievance.reopens,
-        "appeal_level": grievance.appeal_level,
-        "closure_reason": grievance.closure_reason,
-        "rating": grievance.rating,
-        "version": grievance.version,
-    }
+    return tracked_state(
+        grievance,
+        await code(TaxonomyNode, grievance.category_id),
+        await code(Department, grievance.department_id),
+        await code(Office, grievance.office_id),
+    )
 
 
 def replay(events: list[GrievanceEvent]) -> dict[str, Any]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
 
+from connectors.sms import mask_mobile
+
 _MOBILE_TYPES = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
 _RAW_MAX = 32  # a longer "number" is not one; don't hand it to the parser
 
@@ -27,12 +29,9 @@ def indian_mobile(raw: str) -> str | None:
 
 
 def masked(mobile: str) -> str:
-    """+919876543210 -> +91******3210: enough to tell numbers apart, not to dial one."""
-    digits = "".join(ch for ch in mobile if ch.isdigit())
-    if len(digits) < 10:
-        return "*" * len(digits)
-    prefix = ("+" + digits[:-10]) if len(digits) > 10 else ""
-    return f"{prefix}******{digits[-4:]}"
+    """+919876543210 -> +91******3210: enough to tell numbers apart, not to dial one (the
+    SMS connector masks its log lines the same way)."""
+    return mask_mobile(mobile)
 
 
 __all__ = ["indian_mobile", "masked"]

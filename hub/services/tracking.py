@@ -140,7 +140,6 @@ async def search(
     criteria: Search,
     first: int = 20,
     after: str | None = None,
-    origin: audit.Origin | None = None,
 ) -> Page:
     """Officers' search within their scope: by the citizen's mobile or name, filing dates,
     status. A citizen searching finds only their own. Each search is audited: looking
@@ -191,7 +190,6 @@ async def search(
     await audit.record(
         "data.search",
         actor=actor,
-        origin=origin,
         subject="searchGrievances",
         detail={
             "mobile": phones.masked(normalise_mobile(criteria.mobile) or criteria.mobile)
