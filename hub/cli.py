@@ -263,6 +263,7 @@ def cmd_route(settings: Settings, args: argparse.Namespace) -> int:
                 boundary_code=args.boundary,
                 latitude=lat,
                 longitude=lon,
+                settings=settings,
             )
         finally:
             await db.disconnect()
@@ -297,7 +298,9 @@ def cmd_routing(settings: Settings, args: argparse.Namespace) -> int:
         await db.connect(settings)
         try:
             await db.require_migrated()
-            return await routing.rebuild_model(args.limit or settings.routing_history_limit)
+            return await routing.rebuild_model(
+                args.limit or settings.routing_history_limit, settings=settings
+            )
         finally:
             await db.disconnect()
 

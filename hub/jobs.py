@@ -41,7 +41,7 @@ async def rebuild_routing(ctx: dict[str, Any]) -> dict[str, int]:
     from hub.services import routing
 
     settings: Settings = ctx["settings"]
-    done = await routing.rebuild_model(settings.routing_history_limit)
+    done = await routing.rebuild_model(settings.routing_history_limit, settings=settings)
     logger.info(
         "routing model rebuilt: %s examples, model %s (%s)",
         done.examples,

@@ -29,7 +29,9 @@ from __future__ import annotations
 import base64
 import math
 import random
+import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -38,6 +40,7 @@ import numpy.typing as npt
 from rapidfuzz.distance import Levenshtein
 from scipy import sparse
 
+from routing_rules.references import Reference, candidates, find_references
 from routing_rules.text import Term, terms
 
 FloatArray = npt.NDArray[np.float64]
@@ -53,8 +56,12 @@ MIN_DEPARTMENT_PROBABILITY = 0.02  # below this, only the best department is sug
 TOP_LEAVES = 3  # a department's "best few leaves" score is the mean of this many
 PRIOR_MASS = 20.0  # the tree's wording counts as this many words of a department's history
 NB_SMOOTHING = 0.01  # pseudo-count of every term in every department
-MODEL_VERSION = 2
-READABLE_VERSIONS = (1, 2)  # version 1 payloads lack the naive Bayes counts: weight 0
+MODEL_VERSION = 3
+# version 1 payloads lack the naive Bayes counts (weight 0), versions 1-2 the reference rate
+READABLE_VERSIONS = (1, 2, 3)
+# P(a quoted registration number names the right department) before any history: even odds
+REFERENCE_PRIOR = (1.0, 1.0)  # Beta(hits, misses) pseudo-counts
+PROBABILITY_FLOOR = 1e-6  # a department the words make unlikely can still be the quoted one
 
 
 @dataclass(frozen=True)
@@ -372,6 +379,8 @@ class HistoryModel:
     bayes_weight: float = 0.0
     # vocab x departments: damped term counts of the examples (naive Bayes)
     term_counts: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
+    # how often a quoted registration number named the department a grievance belonged to
+    reference_rate: float = REFERENCE_PRIOR[0] / sum(REFERENCE_PRIOR)
 
     # - training -
 
@@ -384,6 +393,7 @@ class HistoryModel:
         iterations: int = 300,
         l2: float = 1e-3,
         seed: int = 7,
+        numbers: Sequence[re.Pattern[str]] = (),
     ) -> HistoryModel:
         if not examples:
             raise ValueError("no examples to learn from")
@@ -444,6 +454,11 @@ class HistoryModel:
             l2,
         )
         onehot = sparse.csr_matrix((np.ones(n), (labels, np.arange(n))), shape=(classes, n))
+        quoted = [
+            e.department in named
+            for e in examples
+            if (named := candidates(find_references(e.text, departments, numbers)))
+        ]
         return cls(
             departments=departments,
             vocab=vocab,
@@ -461,6 +476,8 @@ class HistoryModel:
             centroid_weight=float(mix[3]),
             bayes_weight=float(mix[4]),
             term_counts=np.asarray((onehot @ counts).T.todense()),
+            reference_rate=_rate(sum(quoted), len(quoted)),
+            info={"quoting": len(quoted)},
         )
 
     # - use -
@@ -544,6 +561,7 @@ class HistoryModel:
             "top_weight": self.top_weight,
             "centroid_weight": self.centroid_weight,
             "bayes_weight": self.bayes_weight,
+            "reference_rate": self.reference_rate,
             "term_counts": {
                 "data": _pack(counts.data),
                 "indices": _pack(counts.indices.astype(np.int64)),
@@ -593,7 +611,36 @@ class HistoryModel:
             centroid_weight=float(payload.get("centroid_weight", 0.0)),
             bayes_weight=float(payload.get("bayes_weight", 0.0)),
             term_counts=term_counts,
+            reference_rate=float(payload.get("reference_rate", _rate(0, 0))),
         )
+
+
+def _rate(hits: int, seen: int) -> float:
+    """The share of quoting grievances whose quote named their department, smoothed."""
+    return (hits + REFERENCE_PRIOR[0]) / (seen + sum(REFERENCE_PRIOR))
+
+
+def with_references(
+    probs: FloatArray, departments: list[str], named: dict[str, float], rate: float
+) -> FloatArray:
+    """Department probabilities once the text's quoted registration numbers are known.
+
+    Bayes' rule with the quote as evidence: each quoted department's probability is
+    multiplied by the odds a quote lends it. Those odds are set so that, were the words
+    no help, a quoted department would be right ``rate`` of the time, shared among the
+    quoted departments by their share of the quotes. Words that agree with the quote
+    make it surer still; words that point elsewhere can still outweigh it."""
+    quoted = np.array([named.get(code, 0.0) for code in departments])
+    count = int(np.count_nonzero(quoted))
+    if count == 0 or count == len(departments):
+        return probs
+    base = probs if probs.sum() > 0 else np.full(len(departments), 1.0 / len(departments))
+    rate = min(max(rate, 1e-3), 1.0 - 1e-3)
+    # a department holding the whole quote, against one of the others, when words are mute
+    odds = rate / (1.0 - rate) * (len(departments) - count)
+    lift = np.where(quoted > 0, odds * quoted, 1.0)
+    posterior: FloatArray = np.maximum(base, PROBABILITY_FLOOR) * lift
+    return posterior / float(posterior.sum())
 
 
 def _pack(array: npt.NDArray[Any]) -> str:
@@ -798,11 +845,31 @@ class Router:
         out[self._index_to_model[wanted]] = per_index_department[wanted]
         return out
 
-    def suggest(self, text: str, limit: int = 5, departments: int = 5) -> Routing:
+    def quoted(
+        self, text: str, numbers: Sequence[re.Pattern[str]] = ()
+    ) -> tuple[list[Reference], dict[str, float]]:
+        """The registration numbers the text quotes (CPGRAMS ones, and ``numbers``: the
+        hub's own, ``references.format_pattern``), and their departments' shares."""
+        references = find_references(text, self.departments, numbers)
+        live = set(self.index.departments)
+        named = {c: w for c, w in candidates(references).items() if c in live}
+        return references, named
+
+    def suggest(
+        self,
+        text: str,
+        limit: int = 5,
+        departments: int = 5,
+        numbers: Sequence[re.Pattern[str]] = (),
+    ) -> Routing:
         probs, leaf_scores, weights, used, near = self.department_probabilities(text)
-        if not weights:
+        references, named = self.quoted(text, numbers)
+        if not weights and not named:
             note = "no words we could route on" if not used else "no word matched the taxonomy"
             return Routing([], [], len(used), note=note)
+        if named:
+            rate = self.model.reference_rate if self.model is not None else _rate(0, 0)
+            probs = with_references(probs, self.departments, named, rate)
         ranked = [int(i) for i in np.argsort(-probs, kind="stable")]
         by_dept = [(self.departments[i], float(probs[i])) for i in ranked]
         suggestions: list[Suggestion] = []
@@ -819,7 +886,7 @@ class Router:
             else s
             for s in suggestions[:limit]
         ]
-        return Routing(explained, by_dept, len(used))
+        return Routing([_with_quotes(s, references) for s in explained], by_dept, len(used))
 
     def _in_department(
         self,
@@ -898,6 +965,15 @@ class Router:
         return out
 
 
+def _with_quotes(suggestion: Suggestion, references: list[Reference]) -> Suggestion:
+    quotes = tuple(
+        Match(word=ref.token, term=ref.code, source="reference", node=suggestion.department)
+        for ref in references
+        if suggestion.department in ref.departments
+    )
+    return replace(suggestion, matches=(*quotes, *suggestion.matches)) if quotes else suggestion
+
+
 def explain(suggestion: Suggestion, names: dict[str, str] | None = None) -> str:
     """One line a GRO can read: why this suggestion."""
     names = names or {}
@@ -907,6 +983,9 @@ def explain(suggestion: Suggestion, names: dict[str, str] | None = None) -> str:
         if m.source == "learned" or (m.word, m.node) in seen:
             continue
         seen.add((m.word, m.node))
+        if m.source == "reference":
+            parts.append(f"quotes {m.word}, a registration number of {names.get(m.node, m.node)}")
+            continue
         how = {"lexicon": " (Hindi/Hinglish)", "fuzzy": " (spelling corrected)"}.get(m.via, "")
         node = names.get(m.node, m.node)
         parts.append(f"'{m.word}'{how} matched {m.source} of {node}")

@@ -21,8 +21,12 @@ class RouteMatch:
 
     word: str = strawberry.field(description="What the text said.")
     term: str = strawberry.field(description="The term it was compared as (stemmed).")
-    source: str = strawberry.field(description="name, keyword, synonym, or learned.")
-    node: str = strawberry.field(description="Code of the taxonomy node that matched.")
+    source: str = strawberry.field(
+        description="name, keyword, synonym, learned, or reference (a quoted registration number)."
+    )
+    node: str = strawberry.field(
+        description="Code of the taxonomy node that matched (a reference: the department)."
+    )
     via: str = strawberry.field(description="'' (as written), lexicon (Hindi/Hinglish), fuzzy.")
 
 
@@ -154,6 +158,7 @@ class RoutingQuery:
                 boundary_code=boundary_code,
                 latitude=latitude,
                 longitude=longitude,
+                settings=info.context.runtime.settings,
             )
         except DomainError as exc:
             return RouteSuggestionsPayload(suggestions=[], note="", errors=errors_of(exc))
@@ -200,7 +205,9 @@ class RoutingMutation:
         assert info.context.actor is not None
         limit = info.context.runtime.settings.routing_history_limit
         try:
-            done = await service.rebuild_model(limit, info.context.actor)
+            done = await service.rebuild_model(
+                limit, info.context.actor, info.context.runtime.settings
+            )
         except DomainError as exc:
             return RoutingModelPayload(
                 model_id=None,

@@ -14,7 +14,8 @@ from hub.runtime import Runtime
 from hub.services import routing
 from hub.services.grievances import FilingData, file_grievance
 from hub.services.taxonomy import load_rule_set
-from routing_rules.ranker import Example, HistoryModel, NodeInfo, Router, TaxonomyIndex
+from routing_rules.ranker import Example, HistoryModel, NodeInfo, Router, TaxonomyIndex, explain
+from routing_rules.references import candidates, find_references, format_pattern
 from routing_rules.rules import read_rules
 from tests.conftest import CPGRAMS_DIR, ROOT, SAMPLE_RULES, People, data_of, gql, run_hub
 
@@ -123,6 +124,122 @@ def test_model_payload_of_another_version_is_refused() -> None:
         HistoryModel.from_payload({"version": 999})
 
 
+# -- quoted registration numbers -------------------------------------------------------
+
+DEPARTMENTS = ("DOURD", "DORLD", "DHLTH", "MORTH", "UDD", "WSD", "DOEXP")
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("ref my earlier grievance DOURD/E/2022/0012341, no reply", [("DOURD",)]),
+        ("In reference to dhlth/e/2023/0000123 dated 12.1.2023", [("DHLTH",)]),
+        # an anonymised export masks every other character with X
+        ("REFERENCE: GRIEVANCE NUMBER XOXRX/X/X0X2X2X4X1", [("DOURD",)]),
+        ("DOXXD/X/X0X2X2X4X1", [("DORLD", "DOURD")]),  # fits two departments
+        ("earlier XHXTX/X/X0X3X0X0X1X2 and XOXTX/X/X0X2X1X9X4", [("DHLTH",), ("MORTH",)]),
+        ("DOEXP/E/2023/0000001", [("DOEXP",)]),  # a code with a real X in it
+    ],
+)
+def test_quoted_registration_numbers_name_their_departments(
+    text: str, named: list[tuple[str, ...]]
+) -> None:
+    assert [r.departments for r in find_references(text, DEPARTMENTS)] == named
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ayush/Others/General is the category",  # a path, not a number
+        "XXXXX/X/X0X2X2X4X1",  # too masked to name anyone
+        "ABCDE/E/2022/0012341",  # no such department
+        "file 3287/B3/2022 of the court",
+        "",
+    ],
+)
+def test_what_is_not_a_quoted_number(text: str) -> None:
+    assert find_references(text, DEPARTMENTS) == []
+
+
+def test_quotes_share_their_weight() -> None:
+    refs = find_references("DOXXD/X/X0X2X2X4X1 and DOURD/E/2022/0000001", DEPARTMENTS)
+    assert candidates(refs) == pytest.approx({"DOURD": 0.75, "DORLD": 0.25})
+
+
+def test_the_hubs_own_numbers_are_read_in_its_configured_format() -> None:
+    pattern = format_pattern("{state}-{dept}-{year}-{seq:07d}", "KA")
+    assert pattern is not None
+    refs = find_references("my ka-udd-2026-0000012 is still open", DEPARTMENTS, [pattern])
+    assert [(r.token, r.departments) for r in refs] == [("ka-udd-2026-0000012", ("UDD",))]
+    other_state = find_references("TN-UDD-2026-0000012", DEPARTMENTS, [pattern])
+    assert other_state == []
+    assert format_pattern("{state}/{year}/{seq}", "KA") is None  # names no department
+    with pytest.raises(ValueError, match="unknown field"):
+        format_pattern("{state}-{office}-{seq}", "KA")
+
+
+def test_a_follow_up_goes_where_its_quoted_number_says(sample_router: Router) -> None:
+    pattern = format_pattern("{state}-{dept}-{year}-{seq:07d}", "KA")
+    assert pattern is not None
+    text = "No action yet on KA-WSD-2026-0000042, the problem on our road continues"
+    plain = sample_router.suggest(text)
+    quoted = sample_router.suggest(text, numbers=[pattern])
+    assert quoted.departments[0][0] == "WSD"
+    assert dict(quoted.departments)["WSD"] > dict(plain.departments).get("WSD", 0.0)
+    top = next(s for s in quoted.suggestions if s.department == "WSD")
+    assert top.matches[0].source == "reference" and top.matches[0].word == "KA-WSD-2026-0000042"
+    assert "quotes KA-WSD-2026-0000042" in explain(top)
+    # words that agree with the quote make the hub surer than either alone
+    agree = sample_router.suggest("KA-WSD-2026-0000042: still no water supply", numbers=[pattern])
+    alone = sample_router.suggest("still no water supply")
+    assert dict(agree.departments)["WSD"] > dict(alone.departments)["WSD"]
+
+
+def test_a_bare_quoted_number_is_still_routed(sample_router: Router) -> None:
+    pattern = format_pattern("{state}-{dept}-{year}-{seq:07d}", "KA")
+    assert pattern is not None
+    found = sample_router.suggest("KA-UDD-2026-0000007 ???", numbers=[pattern])
+    assert found.departments[0][0] == "UDD" and found.suggestions
+    assert found.suggestions[0].category is None  # the department, not a guessed category
+    assert sample_router.suggest("KA-UDD-2026-0000007 ???").suggestions == []
+
+
+def test_how_much_a_quote_counts_is_learned(sample_router: Router) -> None:
+    index = sample_router.index
+    right = [
+        Example(f"DOURD/E/2022/00000{i} sewage overflow again", "WSD", None, f"W{i}")
+        for i in range(10)
+    ]
+    # quotes of UDD numbers that were really about water
+    misled = [
+        Example(f"KA-UDD-2026-000000{i} water tanker", "WSD", None, f"M{i}") for i in range(10)
+    ]
+    pattern = format_pattern("{state}-{dept}-{year}-{seq:07d}", "KA")
+    assert pattern is not None
+    honest = HistoryModel.train(
+        index,
+        right
+        + [Example(f"KA-WSD-2026-000000{i} no water", "WSD", None, f"H{i}") for i in range(10)],
+        numbers=[pattern],
+    )
+    fooled = HistoryModel.train(index, right + misled, numbers=[pattern])
+    assert honest.reference_rate > 0.9 > 0.1 > fooled.reference_rate
+    again = HistoryModel.from_payload(json.loads(json.dumps(fooled.to_payload())))
+    assert again.reference_rate == pytest.approx(fooled.reference_rate)
+    text = "KA-UDD-2026-0000099 garbage"
+    trusting = Router(index, honest).suggest(text, numbers=[pattern]).departments
+    wary = Router(index, fooled).suggest(text, numbers=[pattern]).departments
+    assert dict(trusting)["UDD"] > dict(wary)["UDD"]
+
+
+def test_a_model_saved_before_quotes_counted_loads_with_even_odds(sample_router: Router) -> None:
+    examples = [Example(f"water tanker {i}", "WSD", None, f"R{i}") for i in range(12)]
+    payload = HistoryModel.train(sample_router.index, examples).to_payload()
+    payload["version"] = 2
+    del payload["reference_rate"]
+    assert HistoryModel.from_payload(payload).reference_rate == 0.5
+
+
 # -- GraphQL ---------------------------------------------------------------------------
 
 SUGGEST = """
@@ -197,6 +314,22 @@ async def test_mixed_script_text_is_routed(client: httpx.AsyncClient, people: Pe
     )
     answer = data_of(body)["routeSuggestions"]
     assert answer["errors"] == [] and answer["suggestions"][0]["departmentCode"] == "UDD"
+
+
+async def test_a_citizens_follow_up_quoting_the_hubs_number_goes_to_its_department(
+    client: httpx.AsyncClient, people: People
+) -> None:
+    text = "Still nothing done about KA-WSD-2026-0000042 on our road"
+    body = await gql(client, SUGGEST, {"text": text}, as_user=people.asha)
+    top = data_of(body)["routeSuggestions"]["suggestions"][0]
+    assert top["departmentCode"] == "WSD"
+    assert top["matches"][0] == {
+        "word": "KA-WSD-2026-0000042",
+        "source": "reference",
+        "node": "WSD",
+        "via": "",
+    }
+    assert top["explanation"].startswith("quotes KA-WSD-2026-0000042, a registration number of")
 
 
 # -- auto-routing and triage -----------------------------------------------------------
@@ -416,8 +549,8 @@ def test_routing_quality_on_real_cpgrams_grievances_does_not_regress() -> None:
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["method"] == "5-fold cross-validation"
-    assert figures["tree_only"]["top1"] >= 0.35 and figures["tree_only"]["top3"] >= 0.5
-    assert figures["top1"] >= 0.45 and figures["top3"] >= 0.58
+    assert figures["tree_only"]["top1"] >= 0.38 and figures["tree_only"]["top3"] >= 0.54
+    assert figures["top1"] >= 0.5 and figures["top3"] >= 0.62
 
 
 async def _train_on_water_grievances(rt: Runtime, people: People) -> None:

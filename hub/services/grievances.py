@@ -150,7 +150,9 @@ async def file_grievance(rt: Runtime, actor: Actor, data: FilingData) -> Grievan
     if category is None:
         status = GrievanceStatus.TRIAGE
         workflow.check(Action.FILE, None, actor.roles, status)
-        decision = await routing.decide(data.description, rt.settings.routing_auto_threshold)
+        decision = await routing.decide(
+            data.description, rt.settings.routing_auto_threshold, rt.settings
+        )
         if decision.category_code is not None:
             category = (
                 await TaxonomyNode.filter(code=decision.category_code, active=True)

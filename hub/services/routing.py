@@ -4,14 +4,18 @@ The ranking itself is pure code in ``routing_rules.ranker``. This module feeds
 it: it builds the taxonomy index from the live database (rebuilt in every
 process when a rule load bumps the taxonomy generation, so a reload needs no
 restart), loads the newest learned model, trains new ones from grievances
-already routed, and records routing decisions on the timeline.
+already routed, and records routing decisions on the timeline. It also tells the
+ranker the shape of this hub's registration numbers, so a text quoting one counts
+as a follow-up for its department.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +27,7 @@ from hub.enums import Action, GrievanceStatus, Role
 from hub.errors import DomainError
 from hub.models import Department, Grievance, GrievanceEvent, RoutingModel, TaxonomyNode
 from hub.services import jurisdiction, taxonomy
+from hub.settings import Settings
 from routing_rules.ranker import (
     Example,
     HistoryModel,
@@ -33,6 +38,7 @@ from routing_rules.ranker import (
     TaxonomyIndex,
     explain,
 )
+from routing_rules.references import format_pattern
 from routing_rules.text import looks_binary
 
 logger = logging.getLogger("hub.routing")
@@ -204,6 +210,20 @@ def check_text(text: str, field: str = "text") -> str:
     return text
 
 
+@functools.cache
+def _own_numbers(registration_format: str, state_code: str) -> tuple[re.Pattern[str], ...]:
+    pattern = format_pattern(registration_format, state_code)
+    return () if pattern is None else (pattern,)
+
+
+def own_numbers(settings: Settings | None) -> tuple[re.Pattern[str], ...]:
+    """The pattern of this hub's registration numbers, which name their department: a
+    text quoting one is likely a follow-up for that department."""
+    if settings is None:
+        return ()
+    return _own_numbers(settings.registration_format, settings.state_code)
+
+
 async def suggest(
     text: str,
     *,
@@ -212,14 +232,16 @@ async def suggest(
     boundary_code: str | None = None,
     latitude: float | None = None,
     longitude: float | None = None,
+    settings: Settings | None = None,
 ) -> RouteAnswer:
     """Ranked suggestions for ``text``; ``viewer`` (default: the system) decides whether
-    the registration numbers of alike grievances are shown."""
+    the registration numbers of alike grievances are shown. With ``settings``, the
+    hub's own registration numbers quoted in the text count as well as CPGRAMS ones."""
     check_text(text)
     if not 1 <= limit <= LIMIT_MAX:
         raise DomainError.one("limit", "out_of_range", f"Ask for 1 to {LIMIT_MAX} suggestions.")
     built = await current_router()
-    routing = built.router.suggest(text, limit=limit)
+    routing = built.router.suggest(text, limit=limit, numbers=own_numbers(settings))
     actor = viewer or Actor.internal()
     sees = await _sees_similar_of(actor)
     shown = await _visible_numbers(
@@ -349,7 +371,9 @@ async def training_examples(limit: int) -> list[Example]:
     ]
 
 
-async def rebuild_model(limit: int, actor: Actor | None = None) -> Rebuilt:
+async def rebuild_model(
+    limit: int, actor: Actor | None = None, settings: Settings | None = None
+) -> Rebuilt:
     """Train a model from history and publish it to every process (they load the newest).
     Only admins (and the system: jobs, the command line) may."""
     if actor is not None and not actor.has(Role.ADMIN, Role.SYSTEM):
@@ -365,7 +389,11 @@ async def rebuild_model(limit: int, actor: Actor | None = None) -> Rebuilt:
             note="fewer than 10 routed grievances: routing uses the taxonomy alone",
         )
     built = await current_router(fresh=True)
-    model = await asyncio.to_thread(HistoryModel.train, built.router.index, examples)
+    model = await asyncio.to_thread(
+        functools.partial(HistoryModel.train, numbers=own_numbers(settings)),
+        built.router.index,
+        examples,
+    )
     model.info = {"generation": built.generation}
     row = await RoutingModel.create(examples=len(examples), payload=model.to_payload())
     stale = await RoutingModel.filter(id__lt=row.id).order_by("-id").offset(MODELS_KEPT - 1)
@@ -397,10 +425,10 @@ class Decision:
         return dataclasses.asdict(self)
 
 
-async def decide(text: str, threshold: float) -> Decision:
+async def decide(text: str, threshold: float, settings: Settings | None = None) -> Decision:
     """Route automatically when the best department's confidence reaches ``threshold``."""
     built = await current_router()
-    routing: Routing = built.router.suggest(text, limit=3)
+    routing: Routing = built.router.suggest(text, limit=3, numbers=own_numbers(settings))
     alternatives = [
         {
             "category": s.category,
