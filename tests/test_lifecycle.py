@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import random
+import re
 from typing import Any
 
 import pytest
@@ -371,12 +372,30 @@ async def test_concurrent_batched_runs_escalate_each_grievance_once_with_everyth
             connector="sms",
         )
         by_template = {m.payload["template"]: m.payload for m in told}
-        assert set(by_template) == {"escalated", "officer_escalated"}
+        # the officer's message is this one only when their batch escalated no other
+        assert set(by_template) - {"officer_escalated"} == {"escalated"}
         citizen = by_template["escalated"]
         assert citizen["language"] == ("en" if grievance.citizen_id == people.asha.id else "hi")
         assert citizen["to"] == (people.asha if citizen["language"] == "en" else people.ravi).mobile
         assert grievance.registration_number in citizen["text"] and "1" in citizen["text"]
-        assert by_template["officer_escalated"]["to"] == people.udd_gro.mobile
+    # the GRO hears of every step once: alone, or in their batch's digest
+    officer = await OutboxMessage.filter(
+        connector="sms", topic__in=["notify.officer_escalated", "notify.officer_escalations"]
+    )
+    assert {m.payload["to"] for m in officer} == {people.udd_gro.mobile}
+    heard = [
+        number
+        for m in officer
+        for number in (
+            [m.payload["registration_number"]]
+            if m.payload["template"] == "officer_escalated"
+            else re.findall(r"KA-\w+-\d{4}-\d+", m.payload["text"])
+        )
+    ]
+    assert sorted(heard) == sorted(g.registration_number for g in filed)
+    digests = [m for m in officer if m.payload["template"] == "officer_escalations"]
+    assert digests and all(m.grievance_id is None for m in digests)
+    assert len(officer) < len(filed)
 
 
 async def test_a_supervisor_escalates_by_hand(rt: Runtime, people: People, staff: Staff) -> None:

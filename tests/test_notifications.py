@@ -375,6 +375,67 @@ async def test_transfer_tells_the_new_departments_gros_and_the_actor_is_never_to
     assert await told(g2, event) == set()
 
 
+async def test_an_escalation_pass_tells_an_officer_once_and_every_citizen(
+    rt: Runtime, people: People, staff: Staff
+) -> None:
+    grievances = [await file(rt, people) for _ in range(5)]
+    now = dt.datetime.now(dt.UTC)
+    for k, g in enumerate(grievances):  # the last filed is the most overdue
+        await Grievance.filter(id=g.id).update(
+            escalated_to_id=staff.nodal.id, escalation_level=1, due_at=now - dt.timedelta(days=k)
+        )
+    await User.filter(id=staff.nodal.id).update(language="hi")
+    rows = await Grievance.filter(id__in=[g.id for g in grievances]).order_by("id")
+    events = [
+        await GrievanceEvent.create(
+            grievance_id=g.id,
+            action=Action.ESCALATE,
+            actor_role=Role.SYSTEM.value,
+            from_status=g.status,
+            to_status=g.status,
+            after={"escalation_level": 1},
+        )
+        for g in rows
+    ]
+    pairs = list(zip(rows, events, strict=True))
+    async with in_transaction():
+        written = await notify_events(rt.settings, pairs, digest=True)
+    # five citizens' SMS, and the nodal officer's one SMS and one e-mail
+    assert written == 5 + 2
+    [sms] = await OutboxMessage.filter(topic="notify.officer_escalations", connector="sms")
+    assert sms.grievance_id is None and sms.payload["language"] == "hi"
+    assert sms.payload["to"] == staff.nodal.mobile
+    most_overdue = [g.registration_number for g in reversed(rows)][:3]
+    assert "समय-सीमा पार कर चुकी 5 शिकायतें आपको भेजी गई हैं" in sms.payload["text"]
+    assert ", ".join(most_overdue) in sms.payload["text"]
+    assert await OutboxMessage.filter(topic="notify.escalated").count() == 5
+    assert not await OutboxMessage.filter(topic="notify.officer_escalated").exists()
+    # the same pass again writes nothing new (the keys are taken)
+    async with in_transaction():
+        assert await notify_events(rt.settings, pairs, digest=True) == 0
+
+
+async def test_one_escalation_for_an_officer_is_told_as_itself(
+    rt: Runtime, people: People, staff: Staff
+) -> None:
+    g = await file(rt, people)
+    await Grievance.filter(id=g.id).update(escalated_to_id=staff.nodal.id, escalation_level=1)
+    row = await Grievance.get(id=g.id)
+    event = await GrievanceEvent.create(
+        grievance_id=g.id,
+        action=Action.ESCALATE,
+        actor_role=Role.SYSTEM.value,
+        from_status=g.status,
+        to_status=g.status,
+        after={"escalation_level": 1},
+    )
+    async with in_transaction():
+        await notify_events(rt.settings, [(row, event)], digest=True)
+    alone = await OutboxMessage.filter(topic="notify.officer_escalated", connector="sms")
+    assert [m.payload["registration_number"] for m in alone] == [g.registration_number]
+    assert not await OutboxMessage.filter(topic="notify.officer_escalations").exists()
+
+
 async def test_the_bulk_path_queries_per_chunk_not_per_grievance(
     rt: Runtime, people: People, staff: Staff, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -281,7 +281,9 @@ async def escalate_due(
     """Escalate every open grievance whose level's time has run out, once per level.
 
     Like any action, each step is a timeline event, notifications, a message to every
-    connected system and (after the commit) an update to the grievance's subscribers."""
+    connected system and (after the commit) an update to the grievance's subscribers.
+    The citizen hears of each step; an officer who receives several steps of one batch
+    hears of them in one message (``notifications.notify_events``, ``digest``)."""
     moment = now or dt.datetime.now(dt.UTC)
     stats = EscalationStats()
     officers = await Officers.load()
@@ -347,8 +349,9 @@ class _Job:
             for grievance, _ in pairs:
                 level = grievance.escalation_level
                 self.stats.by_level[level] = self.stats.by_level.get(level, 0) + 1
-            # the events are this transaction's own: their messages' keys are new
-            await notifications.notify_events(self.settings, pairs, new_events=True)
+            # the events are this transaction's own: their messages' keys are new; an officer
+            # with several of this batch's escalations gets one message listing them
+            await notifications.notify_events(self.settings, pairs, new_events=True, digest=True)
             self.stats.escalated += len(pairs)
             return len(rows), pairs
 

@@ -38,6 +38,7 @@ NAME_MAX_CHARS = 60
 # and one insert, whatever the number of grievances.
 CHUNK = 2500
 REMINDER_NUMBERS = 3
+DIGEST_TEMPLATE = "officer_escalations"
 # the summary template's name for each of the SLA's pendency buckets
 BUCKET_NAMES = {
     Pendency.UNDER_7_DAYS: "under_7",
@@ -605,16 +606,20 @@ async def notify_events(
     items: Sequence[tuple[GrievanceView, EventView]],
     *,
     new_events: bool = False,
+    digest: bool = False,
 ) -> int:
     """The bulk form (the escalation job): a few queries per ``CHUNK`` events, none per event.
 
     Each grievance is the row after its event: a ``Grievance`` or any plain row with the
     same attributes (``GrievanceView``); each event a saved one (``EventView``).
     ``new_events``: every event was written in this transaction and is notified only here,
-    so no key can be in the outbox yet (``hub.outbox.pg_insert_from``)."""
+    so no key can be in the outbox yet (``hub.outbox.pg_insert_from``).
+    ``digest`` (an escalation pass): an officer who has several of these escalations
+    gets one message listing them, not one each; the citizens still hear of each."""
     del settings  # part of the API: sinks and limits may come from it; the rows need none yet
     directory = _Directory()
     written = 0
+    held: dict[int, list[tuple[GrievanceView, EventView, Rule]]] = {}
     for start in range(0, len(items), CHUNK):
         chunk = items[start : start + CHUNK]
         planned = [(g, e, rules_for(g, e)) for g, e in chunk]
@@ -625,9 +630,63 @@ async def notify_events(
         due = dt.datetime.now(dt.UTC)
         rows: list[OutboxRow] = []
         for grievance, event, rules in planned:
+            if digest:
+                rules = _hold_escalations(grievance, event, rules, held)
             rows.extend(_event_rows(grievance, event, rules, directory, due))
         written += await write_new(rows, new_keys=new_events)
+    if held:
+        due = dt.datetime.now(dt.UTC)
+        rows = []
+        for officer_id, escalations in held.items():
+            if len(escalations) == 1:  # one: the message of a single escalation
+                grievance, event, rule = escalations[0]
+                rows.extend(_event_rows(grievance, event, (rule,), directory, due))
+            else:
+                rows.extend(_digest_rows(officer_id, escalations, directory, due))
+        written += await write_new(rows, new_keys=new_events)
     return written
+
+
+def _hold_escalations(
+    grievance: GrievanceView,
+    event: EventView,
+    rules: tuple[Rule, ...],
+    held: dict[int, list[tuple[GrievanceView, EventView, Rule]]],
+) -> tuple[Rule, ...]:
+    """The rules to apply now; an escalation's officer is told later, in a digest."""
+    officer = grievance.escalated_to_id
+    kept = []
+    for rule in rules:
+        if rule.action == Action.ESCALATE and rule.audience == Audience.ESCALATED_TO:
+            if officer is not None:
+                held.setdefault(officer, []).append((grievance, event, rule))
+        else:
+            kept.append(rule)
+    return tuple(kept)
+
+
+def _digest_rows(
+    officer_id: int,
+    escalations: list[tuple[GrievanceView, EventView, Rule]],
+    directory: _Directory,
+    due: dt.datetime,
+) -> Iterator[OutboxRow]:
+    """One message to an officer for several escalations: how many, the most overdue."""
+    person = directory.people.get(officer_id)
+    if person is None:  # inactive or gone: nobody to tell
+        return
+    ordered = sorted(
+        escalations,
+        key=lambda item: (item[0].due_at is None, item[0].due_at or due, item[0].id),
+    )
+    words = catalogue()
+    language = words.language_for(DIGEST_TEMPLATE, person.language)
+    numbers = [grievance.registration_number for grievance, _, _ in ordered[:REMINDER_NUMBERS]]
+    context = {"count": str(len(escalations)), "numbers": ", ".join(numbers)}
+    rendered = words.render(DIGEST_TEMPLATE, language, context)
+    # the events are new in this pass, and each is in one officer's digest: a unique key
+    first = min(int(event.id or 0) for _, event, _ in escalations)
+    yield from _messages(person, rendered, f"escalations:{first}:{officer_id}", None, due)
 
 
 def _event_rows(
