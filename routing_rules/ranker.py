@@ -62,6 +62,7 @@ READABLE_VERSIONS = (1, 2, 3)
 # P(a quoted registration number names the right department) before any history: even odds
 REFERENCE_PRIOR = (1.0, 1.0)  # Beta(hits, misses) pseudo-counts
 PROBABILITY_FLOOR = 1e-6  # a department the words make unlikely can still be the quoted one
+QUOTES_SHOWN = 2  # a suggestion's explanation names at most this many quoted numbers
 
 
 @dataclass(frozen=True)
@@ -853,7 +854,8 @@ class Router:
         references = find_references(text, self.departments, numbers)
         live = set(self.index.departments)
         named = {c: w for c, w in candidates(references).items() if c in live}
-        return references, named
+        total = sum(named.values())  # a quote that also fits a retired department
+        return references, {c: w / total for c, w in named.items()}
 
     def suggest(
         self,
@@ -970,7 +972,7 @@ def _with_quotes(suggestion: Suggestion, references: list[Reference]) -> Suggest
         Match(word=ref.token, term=ref.code, source="reference", node=suggestion.department)
         for ref in references
         if suggestion.department in ref.departments
-    )
+    )[:QUOTES_SHOWN]
     return replace(suggestion, matches=(*quotes, *suggestion.matches)) if quotes else suggestion
 
 

@@ -43,18 +43,20 @@ class Reference:
     departments: tuple[str, ...]
 
 
-def _fits(code: str, department: str) -> bool:
-    return len(code) == len(department) and all(
-        c in (_MASK, d) for c, d in zip(code, department, strict=True)
+def _fits(masked: str, department: str) -> bool:
+    """Whether a masked code as written (capital X hides a character) fits a code."""
+    return len(masked) == len(department) and all(
+        c == _MASK or c.upper() == d for c, d in zip(masked, department, strict=True)
     )
 
 
-def _visible(code: str) -> int:
-    return sum(1 for c in code if c != _MASK)
+def _visible(masked: str) -> int:
+    return sum(1 for c in masked if c != _MASK)
 
 
+_DEPT = r"(?P<dept>[A-Za-z0-9_.\-]{1,32})"  # as hub.services.taxonomy allows codes
 _FIELDS = {
-    "dept": r"(?P<dept>[A-Za-z0-9]{2,16})",
+    "dept": _DEPT,
     "year": r"(?:19|20)[0-9]{2}",
     "seq": r"[0-9]{1,12}",
 }
@@ -71,6 +73,8 @@ def format_pattern(fmt: str, state: str) -> re.Pattern[str] | None:
             continue
         if name == "state":
             parts.append(re.escape(state))
+        elif name == "dept" and _DEPT in parts:  # written twice: the same code again
+            parts.append("(?P=dept)")
         elif name in _FIELDS:
             parts.append(_FIELDS[name])
         else:
@@ -89,28 +93,31 @@ def find_references(
 
     An unmasked code names its department alone; the tail must hold digits (or their
     masks), so "Ayush/Others/General" is not a number."""
-    known = sorted({d.upper() for d in departments})
+    # codes compare without case; a reference names them as the taxonomy writes them
+    known: dict[str, str] = {}
+    for department in sorted(departments):
+        known.setdefault(department.upper(), department)
     found: list[Reference] = []
     seen: set[str] = set()
-    for pattern in own:
-        for match in pattern.finditer(text):
-            code = match.group("dept").upper()
-            if code in known and match.group(0) not in seen:
-                seen.add(match.group(0))
-                found.append(Reference(match.group(0), code, (code,)))
+    for match in (m for pattern in own for m in pattern.finditer(text)):
+        code = match.group("dept").upper()
+        if code in known and match.group(0) not in seen:
+            seen.add(match.group(0))
+            found.append(Reference(match.group(0), code, (known[code],)))
+        if len(found) >= MAX_REFERENCES:
+            return found
     for match in _NUMBER.finditer(text):
-        token = match.group(0)
-        code = match.group(1).upper()
-        tail = match.group(3)
+        token, raw, tail = match.group(0), match.group(1), match.group(3)
         if token in seen or sum(ch.isdigit() for ch in tail) < 2:
             continue
         seen.add(token)
+        code = raw.upper()
+        names: tuple[str, ...] = ()
         if code in known:  # written in full (a real code may itself contain an X)
-            names: tuple[str, ...] = (code,)
-        elif _MASK in code and _visible(code) >= MIN_VISIBLE:
-            names = tuple(d for d in known if _fits(code, d))
-        else:
-            names = ()
+            names = (known[code],)
+        # masked as exports mask: capital X in the code and in the number
+        elif _MASK in raw and _MASK in tail and _visible(raw) >= MIN_VISIBLE:
+            names = tuple(known[d] for d in known if _fits(raw, d))
         if names:
             found.append(Reference(token, code, names))
         if len(found) >= MAX_REFERENCES:

@@ -415,6 +415,36 @@ async def test_an_escalation_pass_tells_an_officer_once_and_every_citizen(
         assert await notify_events(rt.settings, pairs, digest=True) == 0
 
 
+async def test_an_officer_escalated_their_own_grievance_is_told_once(
+    rt: Runtime, people: People, staff: Staff
+) -> None:
+    g = await file(rt, people)
+    await Grievance.filter(id=g.id).update(
+        citizen_id=staff.nodal.id, escalated_to_id=staff.nodal.id, escalation_level=1
+    )
+    rows = [await Grievance.get(id=g.id)]
+    events = [
+        await GrievanceEvent.create(
+            grievance_id=g.id,
+            action=Action.ESCALATE,
+            actor_role=Role.SYSTEM.value,
+            from_status=g.status,
+            to_status=g.status,
+            after={"escalation_level": 1},
+        )
+    ]
+    async with in_transaction():  # new keys: a repeated one would fail the transaction
+        await notify_events(
+            rt.settings, list(zip(rows, events, strict=True)), digest=True, new_events=True
+        )
+    sent = await OutboxMessage.filter(
+        grievance_id=g.id,
+        connector="sms",
+        topic__in=["notify.escalated", "notify.officer_escalated"],
+    )
+    assert [m.payload["to"] for m in sent] == [staff.nodal.mobile]
+
+
 async def test_one_escalation_for_an_officer_is_told_as_itself(
     rt: Runtime, people: People, staff: Staff
 ) -> None:

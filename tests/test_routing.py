@@ -154,6 +154,9 @@ def test_quoted_registration_numbers_name_their_departments(
         "XXXXX/X/X0X2X2X4X1",  # too masked to name anyone
         "ABCDE/E/2022/0012341",  # no such department
         "file 3287/B3/2022 of the court",
+        "tax/ab/2022/123456 and box/no/123456",  # a lower-case x is a letter, not a mask
+        "XOXRX/E/2022/0012341",  # a masked code in an unmasked number: not an export's
+        "on 12/11/2022 at /usr/local/bin",
         "",
     ],
 )
@@ -164,6 +167,24 @@ def test_what_is_not_a_quoted_number(text: str) -> None:
 def test_quotes_share_their_weight() -> None:
     refs = find_references("DOXXD/X/X0X2X2X4X1 and DOURD/E/2022/0000001", DEPARTMENTS)
     assert candidates(refs) == pytest.approx({"DOURD": 0.75, "DORLD": 0.25})
+
+
+def test_codes_keep_the_taxonomys_case_and_quotes_are_capped() -> None:
+    refs = find_references("see Udd-1/E/2023/0000001", ["Udd-1", "WSD"])
+    assert refs == []  # CPGRAMS codes are letters and digits only
+    pattern = format_pattern("{state}-{dept}-{year}-{seq}", "KA")
+    assert pattern is not None
+    [ref] = find_references("KA-Swm.Blr-2026-12", ["Swm.Blr", "WSD"], [pattern])
+    assert ref.departments == ("Swm.Blr",)
+    many = " ".join(f"KA-WSD-2026-{i}" for i in range(1000))
+    assert len(find_references(many, DEPARTMENTS, [pattern])) == 10
+
+
+def test_a_format_naming_the_department_twice_reads_one_code() -> None:
+    pattern = format_pattern("{dept}/{state}-{dept}-{seq}", "KA")
+    assert pattern is not None
+    [ref] = find_references("UDD/KA-UDD-12 and WSD/KA-UDD-13", DEPARTMENTS, [pattern])
+    assert ref.token == "UDD/KA-UDD-12"
 
 
 def test_the_hubs_own_numbers_are_read_in_its_configured_format() -> None:

@@ -655,12 +655,13 @@ def _hold_escalations(
 ) -> tuple[Rule, ...]:
     """The rules to apply now; an escalation's officer is told later, in a digest."""
     officer = grievance.escalated_to_id
-    kept = []
+    kept: list[Rule] = []
     for rule in rules:
-        if rule.action == Action.ESCALATE and rule.audience == Audience.ESCALATED_TO:
-            if officer is not None:
-                held.setdefault(officer, []).append((grievance, event, rule))
-        else:
+        digestible = rule.action == Action.ESCALATE and rule.audience == Audience.ESCALATED_TO
+        # an officer who is also the citizen is told once, by the grievance's own rules
+        if digestible and officer is not None and officer != grievance.citizen_id:
+            held.setdefault(officer, []).append((grievance, event, rule))
+        elif not digestible or officer is not None:
             kept.append(rule)
     return tuple(kept)
 

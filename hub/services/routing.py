@@ -394,7 +394,7 @@ async def rebuild_model(
         built.router.index,
         examples,
     )
-    model.info = {"generation": built.generation}
+    model.info = {**model.info, "generation": built.generation}
     row = await RoutingModel.create(examples=len(examples), payload=model.to_payload())
     stale = await RoutingModel.filter(id__lt=row.id).order_by("-id").offset(MODELS_KEPT - 1)
     if stale:
