@@ -79,7 +79,7 @@ def format_pattern(fmt: str, state: str) -> re.Pattern[str] | None:
             parts.append(_FIELDS[name])
         else:
             raise ValueError(f"registration format {fmt!r}: unknown field {{{name}}}")
-    if _FIELDS["dept"] not in parts:
+    if _DEPT not in parts:
         return None
     parts.append(r"(?![A-Za-z0-9])")
     return re.compile("".join(parts), re.IGNORECASE)

@@ -375,6 +375,18 @@ async def test_transfer_tells_the_new_departments_gros_and_the_actor_is_never_to
     assert await told(g2, event) == set()
 
 
+async def escalation_event(g: Grievance) -> GrievanceEvent:
+    """The job's ESCALATE event for ``g`` (the row already moved to level 1)."""
+    return await GrievanceEvent.create(
+        grievance_id=g.id,
+        action=Action.ESCALATE,
+        actor_role=Role.SYSTEM.value,
+        from_status=g.status,
+        to_status=g.status,
+        after={"escalation_level": 1},
+    )
+
+
 async def test_an_escalation_pass_tells_an_officer_once_and_every_citizen(
     rt: Runtime, people: People, staff: Staff
 ) -> None:
@@ -386,17 +398,7 @@ async def test_an_escalation_pass_tells_an_officer_once_and_every_citizen(
         )
     await User.filter(id=staff.nodal.id).update(language="hi")
     rows = await Grievance.filter(id__in=[g.id for g in grievances]).order_by("id")
-    events = [
-        await GrievanceEvent.create(
-            grievance_id=g.id,
-            action=Action.ESCALATE,
-            actor_role=Role.SYSTEM.value,
-            from_status=g.status,
-            to_status=g.status,
-            after={"escalation_level": 1},
-        )
-        for g in rows
-    ]
+    events = [await escalation_event(g) for g in rows]
     pairs = list(zip(rows, events, strict=True))
     async with in_transaction():
         written = await notify_events(rt.settings, pairs, digest=True)
@@ -423,16 +425,7 @@ async def test_an_officer_escalated_their_own_grievance_is_told_once(
         citizen_id=staff.nodal.id, escalated_to_id=staff.nodal.id, escalation_level=1
     )
     rows = [await Grievance.get(id=g.id)]
-    events = [
-        await GrievanceEvent.create(
-            grievance_id=g.id,
-            action=Action.ESCALATE,
-            actor_role=Role.SYSTEM.value,
-            from_status=g.status,
-            to_status=g.status,
-            after={"escalation_level": 1},
-        )
-    ]
+    events = [await escalation_event(g)]
     async with in_transaction():  # new keys: a repeated one would fail the transaction
         await notify_events(
             rt.settings, list(zip(rows, events, strict=True)), digest=True, new_events=True
@@ -451,14 +444,7 @@ async def test_one_escalation_for_an_officer_is_told_as_itself(
     g = await file(rt, people)
     await Grievance.filter(id=g.id).update(escalated_to_id=staff.nodal.id, escalation_level=1)
     row = await Grievance.get(id=g.id)
-    event = await GrievanceEvent.create(
-        grievance_id=g.id,
-        action=Action.ESCALATE,
-        actor_role=Role.SYSTEM.value,
-        from_status=g.status,
-        to_status=g.status,
-        after={"escalation_level": 1},
-    )
+    event = await escalation_event(g)
     async with in_transaction():
         await notify_events(rt.settings, [(row, event)], digest=True)
     alone = await OutboxMessage.filter(topic="notify.officer_escalated", connector="sms")
@@ -474,17 +460,7 @@ async def test_the_bulk_path_queries_per_chunk_not_per_grievance(
         escalated_to_id=staff.nodal.id, escalation_level=1
     )
     rows = await Grievance.filter(id__in=[g.id for g in grievances]).order_by("id")
-    events = [
-        await GrievanceEvent.create(
-            grievance_id=g.id,
-            action=Action.ESCALATE,
-            actor_role=Role.SYSTEM.value,
-            from_status=g.status,
-            to_status=g.status,
-            after={"escalation_level": 1},
-        )
-        for g in rows
-    ]
+    events = [await escalation_event(g) for g in rows]
     selects: list[str] = []
     monkeypatch.setattr(notifications, "CHUNK", 5)
     async with in_transaction() as conn:  # as the escalation job calls it

@@ -657,11 +657,14 @@ def _hold_escalations(
     officer = grievance.escalated_to_id
     kept: list[Rule] = []
     for rule in rules:
-        digestible = rule.action == Action.ESCALATE and rule.audience == Audience.ESCALATED_TO
         # an officer who is also the citizen is told once, by the grievance's own rules
-        if digestible and officer is not None and officer != grievance.citizen_id:
+        if (
+            rule.action == Action.ESCALATE
+            and rule.audience == Audience.ESCALATED_TO
+            and officer not in (None, grievance.citizen_id)
+        ):
             held.setdefault(officer, []).append((grievance, event, rule))
-        elif not digestible or officer is not None:
+        else:
             kept.append(rule)
     return tuple(kept)
 
