@@ -10,6 +10,7 @@ stemmed (Snowball English for Latin words, Snowball Hindi for Devanagari), so
 from __future__ import annotations
 
 import functools
+import html
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -22,8 +23,33 @@ LEXICON_PATH = Path(__file__).with_name("lexicon") / "hinglish.yaml"
 MAX_WORDS = 1500  # a long rambling text is routed on its first 1,500 words
 MAX_WORD_LENGTH = 40  # longer "words" are ids, URLs or noise
 
-# Latin letters and digits, or a run of any Indic script (Devanagari .. Malayalam, with marks).
-_WORD = re.compile(r"[a-z0-9]+|[\u0900-\u0dff\u200c\u200d]+")
+# Latin letters and digits, or a run of Devanagari letters and marks (other Brahmic scripts
+# are read as Devanagari first); the danda, double danda, Devanagari digits and the
+# abbreviation sign (U+0964-U+0970) end a word, as a full stop or a digit does in English.
+_WORD = re.compile(r"[a-z0-9]+|[\u0900-\u0963\u0971-\u097f\u200c\u200d]+")
+# Bengali, Gurmukhi, Gujarati, Oriya, Tamil, Telugu, Kannada and Malayalam: Unicode lays
+# each 128-point block out parallel to Devanagari (ISCII's order), so the same letter sits at
+# the same offset. Read as Devanagari, their words meet the Hindi names, lexicon and stemmer
+# (Sanskrit-derived words are mostly spelt alike). One code point for one, so a word's place
+# in the text is the same in both readings; Gurmukhi's tippi is a nasal (anusvara).
+_BRAHMIC_BLOCKS = range(0x0980, 0x0D80, 0x80)
+_TO_DEVANAGARI = {
+    block + offset: 0x0900 + offset for block in _BRAHMIC_BLOCKS for offset in range(0x80)
+} | {0x0A70: 0x0902}
+# what the offset leaves unlike Hindi: Gurmukhi's addak (doubling; U+0A71 lands on U+0971)
+# has no sign there; NFKC splits Gurmukhi sha and lla into sa and la + nukta; the Dravidian
+# short e and o and alveolar n and r are plain e, o, n and r to a Hindi reader
+_DEVANAGARI_SPELLING = (
+    ("\u0971", ""),
+    ("\u0938\u093c", "\u0936"),
+    ("\u0932\u093c", "\u0933"),
+    ("\u090e", "\u090f"),
+    ("\u0912", "\u0913"),
+    ("\u0946", "\u0947"),
+    ("\u094a", "\u094b"),
+    ("\u0929", "\u0928"),
+    ("\u0931", "\u0930"),
+)
 _DEVANAGARI = re.compile(r"[\u0900-\u097f]")
 _INDIC = re.compile(r"[\u0980-\u0dff]")
 
@@ -301,8 +327,9 @@ def _lexicon() -> dict[str, tuple[str, ...]]:
 
 
 def clean(text: str) -> str:
-    """NFKC, lower case, control characters and NULs turned into spaces."""
-    text = unicodedata.normalize("NFKC", text).lower()
+    """HTML character references read (exports write hon&#39;ble, &quot;), NFKC, lower
+    case, control characters and NULs turned into spaces."""
+    text = unicodedata.normalize("NFKC", html.unescape(text)).lower()
     return "".join(
         ch if ch.isprintable() or ch in "\t\n" else " " for ch in text if ch not in "\ufeff"
     )
@@ -337,15 +364,27 @@ def stem(word: str) -> str | None:
         if word.isdigit() or sum(ch.isdigit() for ch in word) > len(word) // 2:
             return None  # numbers, masked ids, pin codes: not routing words
         return str(_EN.stemWord(word))
-    word = word.replace("\u200c", "").replace("\u200d", "")
+    word = devanagari(word).replace("\u200c", "").replace("\u200d", "")
     if word in _HINDI_STOP or len(word) < 2:
         return None
     return str(_HI.stemWord(word)) if _DEVANAGARI.search(word) else word
 
 
+def devanagari(word: str) -> str:
+    """A word with the other Brahmic scripts' letters read as their Devanagari twins."""
+    if word.isascii():
+        return word
+    word = word.translate(_TO_DEVANAGARI)
+    for written, read in _DEVANAGARI_SPELLING:
+        word = word.replace(written, read)
+    return word
+
+
 def words(text: str) -> list[str]:
-    found = _WORD.finditer(clean(text))
-    kept = (m.group() for m in found if len(m.group()) <= MAX_WORD_LENGTH)
+    """The words of a text as written (lower case), split where its Devanagari reading breaks."""
+    text = clean(text)
+    found = _WORD.finditer(text.translate(_TO_DEVANAGARI))
+    kept = (text[m.start() : m.end()] for m in found if m.end() - m.start() <= MAX_WORD_LENGTH)
     return [w for _, w in zip(range(MAX_WORDS), kept, strict=False)]
 
 
@@ -357,7 +396,7 @@ def terms(text: str) -> list[Term]:
         term = stem(word)
         if term is not None:
             out.append(Term(term, word))
-        for english in lexicon.get(word, ()):
+        for english in lexicon.get(devanagari(word), ()):
             mapped = stem(english)
             if mapped is not None and mapped != term:
                 out.append(Term(mapped, word, "lexicon"))

@@ -17,6 +17,7 @@ from hub.services.taxonomy import load_rule_set
 from routing_rules.ranker import Example, HistoryModel, NodeInfo, Router, TaxonomyIndex, explain
 from routing_rules.references import candidates, find_references, format_pattern
 from routing_rules.rules import read_rules
+from routing_rules.text import term_set, words
 from tests.conftest import CPGRAMS_DIR, ROOT, SAMPLE_RULES, People, data_of, gql, run_hub
 
 FIXTURE = ROOT / "tests" / "fixtures"
@@ -63,6 +64,39 @@ def test_plain_english_names_the_leaf_and_explains(sample_router: Router) -> Non
 def test_what_citizens_write(sample_router: Router, text: str, department: str) -> None:
     found = sample_router.suggest(text)
     assert found.departments[0][0] == department, found.departments[:3]
+
+
+def test_danda_ends_a_word() -> None:
+    # the Devanagari full stop, written with or without a space, is not part of the word
+    assert words("पानी नहीं आया।बिजली भी नहीं") == ["पानी", "नहीं", "आया", "बिजली", "भी", "नहीं"]
+    assert term_set("पानी।") == term_set("पानी")
+
+
+def test_html_character_references_are_read() -> None:
+    assert words("Hon&#39;ble Sir, &quot;no water&quot;") == ["hon", "ble", "sir", "no", "water"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["রেল", "ਰੇਲ", "રેલ", "ରେଲ"],  # Bengali, Gurmukhi, Gujarati, Oriya
+)
+def test_other_brahmic_scripts_meet_the_hindi_name(text: str) -> None:
+    index = TaxonomyIndex(
+        [
+            NodeInfo("RLY", "RLY", None, {"en": "Railways", "hi": "रेल"}),
+            NodeInfo("RLY-T", "RLY", "RLY", {"en": "Ticketing", "hi": "टिकट"}),
+            NodeInfo("PEN", "PEN", None, {"en": "Pensions", "hi": "पेंशन"}),
+            NodeInfo("PEN-D", "PEN", "PEN", {"en": "Delay", "hi": "देरी"}),
+        ]
+    )
+    found = Router(index).suggest(text)
+    assert found.departments[0][0] == "RLY"
+    assert any(m.word == text and m.node == "RLY" for m in found.suggestions[0].matches)
+
+
+def test_gurmukhi_sha_and_addak_read_as_hindi() -> None:
+    assert term_set("ਸ਼ਹਿਰ") == term_set("शहिर")  # sha, split by NFKC into sa + nukta
+    assert term_set("ਪੱਕਾ") == term_set("पका")  # the addak (doubling) has no Devanagari sign
 
 
 def test_misspelt_word_is_explained_as_corrected(sample_router: Router) -> None:
