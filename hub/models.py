@@ -9,6 +9,7 @@ checked-in migrations in ``hub/migrations``
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from tortoise import fields
@@ -175,13 +176,6 @@ class Grievance(Model):
     assignee: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "hub.User", related_name="assigned_grievances", null=True, on_delete=RESTRICT
     )
-    escalation_level: int = fields.SmallIntField(default=0)
-    # the officer answerable at the current escalation level (GRO, nodal officer, HoD)
-    escalated_to: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
-        "hub.User", related_name="escalated_grievances", null=True, on_delete=RESTRICT
-    )
-    # when the current level's time runs out; null when closed or at the last level
-    escalate_at = fields.DatetimeField(null=True)
     transfers: int = fields.SmallIntField(default=0)
     reopens: int = fields.SmallIntField(default=0)
     appeal_level: int = fields.SmallIntField(default=0)
@@ -202,7 +196,6 @@ class Grievance(Model):
     office_id: int | None
     boundary_id: int | None
     assignee_id: int | None
-    escalated_to_id: int | None
     due_at = fields.DatetimeField(null=True, db_index=True)
     version = fields.IntField(default=1)
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
@@ -215,10 +208,59 @@ class Grievance(Model):
             ("office_id", "status", "due_at"),
             ("department_id", "status", "due_at"),
             ("assignee_id", "due_at"),
-            ("escalated_to_id", "due_at"),
-            ("escalate_at",),
             ("status", "answered_at"),
         )
+
+    # Its place on the escalation ladder lives in its ``Escalation`` row, attached where the
+    # grievance is loaded to act on, notify or show (``hub.services.escalation.attach``);
+    # reading it unattached is a bug, never a silent level 0.
+    _ladder: Escalation | None = None
+
+    def ladder(self) -> Escalation:
+        found = self._ladder
+        if found is None:
+            raise RuntimeError(
+                f"Grievance {self.registration_number}: its Escalation row is not attached "
+                "(hub.services.escalation.attach)."
+            )
+        return found
+
+    @property
+    def escalation_level(self) -> int:
+        return self.ladder().level
+
+    @property
+    def escalated_to_id(self) -> int | None:
+        return self.ladder().officer_id
+
+    @property
+    def escalate_at(self) -> dt.datetime | None:
+        return self.ladder().escalate_at
+
+
+# Where a grievance stands on its escalation ladder, one row per grievance, written at filing.
+# Apart from the grievance on purpose: the escalation job moves a million of these in a pass,
+# and a narrow row with three indexes costs a tenth of rewriting the grievance and its twelve;
+# nor does the job lock the rows officers act on.
+class Escalation(Model):
+    grievance: fields.OneToOneRelation[Grievance] = fields.OneToOneField(
+        "hub.Grievance", related_name="escalation", primary_key=True, on_delete=RESTRICT
+    )
+    level: int = fields.SmallIntField(default=0)
+    # the officer answerable at this level (GRO, nodal officer, HoD); none at level 0 (the LME)
+    officer: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "hub.User", related_name="escalations", null=True, on_delete=RESTRICT
+    )
+    # when this level's time runs out; null when answered, closed or at the last level
+    escalate_at = fields.DatetimeField(null=True)
+    # the grievance's due date, copied where the clock is set: the officer's inbox order
+    due_at = fields.DatetimeField(null=True)
+    grievance_id: int
+    officer_id: int | None
+
+    class Meta:
+        table = "grievance_escalation"
+        indexes = (("escalate_at",), ("officer_id", "due_at"))
 
 
 # The append-only timeline: who did what, when, before and after.

@@ -13,6 +13,7 @@ from hub.models import (
     Attachment,
     Boundary,
     Department,
+    Escalation,
     GrievanceEvent,
     Office,
     TaxonomyNode,
@@ -48,6 +49,11 @@ async def _users_by_id(ids: list[int]) -> list[User | None]:
     return [rows.get(i) for i in ids]
 
 
+async def _escalations_by_grievance(ids: list[int]) -> list[Escalation | None]:
+    rows = {e.grievance_id: e for e in await Escalation.filter(grievance_id__in=ids)}
+    return [rows.get(i) for i in ids]
+
+
 async def _attachments_by_grievance(ids: list[int]) -> list[list[Attachment]]:
     by_id = await attachments_for(ids)
     return [by_id[i] for i in ids]
@@ -78,6 +84,9 @@ class Context:
     )
     user_by_id: DataLoader[int, User | None] = field(
         default_factory=lambda: DataLoader(load_fn=_users_by_id)
+    )
+    escalation_by_grievance: DataLoader[int, Escalation | None] = field(
+        default_factory=lambda: DataLoader(load_fn=_escalations_by_grievance)
     )
     events_by_grievance: DataLoader[int, list[GrievanceEvent]] = field(
         default_factory=lambda: DataLoader(load_fn=_events_by_grievance)

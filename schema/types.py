@@ -11,7 +11,7 @@ from hub import enums
 from hub.models import Department as DepartmentRow
 from hub.models import Grievance as GrievanceRow
 from hub.models import GrievanceEvent, TaxonomyNode
-from hub.services import lifecycle, privacy, sla
+from hub.services import escalation, lifecycle, privacy, sla
 from schema.attachments import Attachment, attachments_of
 from schema.context import Info
 
@@ -180,13 +180,22 @@ class Complainant:
 class Grievance:
     row: strawberry.Private[GrievanceRow]
 
+    async def _laddered(self, info: Info) -> GrievanceRow:
+        """The row with its place on the escalation ladder (one query per page)."""
+        if self.row._ladder is None:
+            ladder = await info.context.escalation_by_grievance.load(self.row.id)
+            assert ladder is not None  # written with the grievance, never removed
+            escalation.attach(self.row, ladder)
+        return self.row
+
     @strawberry.field(description="The citizen; contact details masked unless you need them.")
     async def complainant(self, info: Info) -> Complainant:
         actor = info.context.actor
         assert actor is not None  # a grievance is only ever shown to someone signed in
         citizen = await info.context.user_by_id.load(self.row.citizen_id)
         assert citizen is not None
-        shown = privacy.contact(actor, self.row, citizen.name, citizen.mobile, citizen.language)
+        row = await self._laddered(info)
+        shown = privacy.contact(actor, row, citizen.name, citizen.mobile, citizen.language)
         return Complainant(row=shown)
 
     @strawberry.field(
@@ -198,7 +207,7 @@ class Grievance:
         boundary_id = self.row.boundary_id
         boundary = await info.context.boundary_by_id.load(boundary_id) if boundary_id else None
         area = (boundary.names.get("en") or boundary.code) if boundary else None
-        return privacy.address(actor, self.row, area)
+        return privacy.address(actor, await self._laddered(info), area)
 
     @strawberry.field(description="Changes on every action; send it back as expectedVersion.")
     def version(self) -> int:
@@ -268,7 +277,7 @@ class Grievance:
 
     @strawberry.field(description="The officer answerable at the current escalation level.")
     async def escalated_to(self, info: Info) -> Officer | None:
-        return await _officer(info, self.row.escalated_to_id)
+        return await _officer(info, (await self._laddered(info)).escalated_to_id)
 
     @strawberry.field(description="What you may do next (the workflow table, narrowed by scope).")
     def allowed_actions(self, info: Info) -> list[WorkflowAction]:  # type: ignore[valid-type]
@@ -292,8 +301,8 @@ class Grievance:
         return self.row.description
 
     @strawberry.field
-    def escalation_level(self) -> int:
-        return self.row.escalation_level
+    async def escalation_level(self, info: Info) -> int:
+        return (await self._laddered(info)).escalation_level
 
     @strawberry.field
     def due_at(self) -> dt.datetime | None:

@@ -63,6 +63,7 @@ PER_TEST_TABLES = (
     "external_link",
     "attachment",
     "grievance_event",
+    "grievance_escalation",
     "grievance",
     "hub_user",
     "counter",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import random
 import re
@@ -84,14 +85,16 @@ async def test_seed_writes_consistent_grievances(conn: asyncpg.Connection) -> No
         SELECT count(*) FROM grievance g
         JOIN office o ON o.id = g.office_id
         JOIN taxonomy_node c ON c.id = g.category_id
+        LEFT JOIN grievance_escalation e ON e.grievance_id = g.id
         LEFT JOIN hub_user a ON a.id = g.assignee_id
         WHERE o.department_id <> g.department_id OR c.department_id <> g.department_id
            OR (g.status = 'PENDING_ASSIGNMENT') <> (g.assignee_id IS NULL)
            OR (a.id IS NOT NULL AND (a.office_id <> g.office_id OR NOT a.roles @> '["lme"]'))
-           OR (g.status = ANY($1::varchar[])) <> (g.escalate_at IS NOT NULL)
+           OR e.grievance_id IS NULL OR e.due_at IS DISTINCT FROM g.due_at
+           OR (g.status = ANY($1::varchar[])) <> (e.escalate_at IS NOT NULL)
            OR (g.status IN ('RESOLVED', 'CLOSED')) <> (g.answered_at IS NOT NULL)
            OR (g.status = 'CLOSED') <> (g.closed_at IS NOT NULL)
-           OR g.escalation_level <> 0 OR g.due_at <= g.created_at
+           OR e.level <> 0 OR g.due_at <= g.created_at
            OR g.created_at < now() - interval '731 days' OR g.created_at > now()
         """,
         OPEN,
@@ -102,10 +105,7 @@ async def test_seed_writes_consistent_grievances(conn: asyncpg.Connection) -> No
         " FROM grievance) t WHERE back"
     )
     assert unordered == 0
-    due = await conn.fetchval(
-        "SELECT count(*) FROM grievance WHERE status = ANY($1::varchar[]) AND escalate_at < now()",
-        OPEN,
-    )
+    due = await conn.fetchval(lifecycle.DUE_COUNT, OPEN, dt.datetime.now(dt.UTC))
     assert 0 < due < GRIEVANCES
 
 
@@ -128,20 +128,33 @@ async def test_seed_advances_counters_and_sequences(conn: asyncpg.Connection) ->
     definitions = " ".join(
         r["indexdef"]
         for r in await conn.fetch(
-            "SELECT indexdef FROM pg_indexes WHERE tablename IN ('grievance', 'grievance_event')"
+            "SELECT indexdef FROM pg_indexes"
+            " WHERE tablename IN ('grievance', 'grievance_escalation', 'grievance_event')"
         )
     )
-    for columns in ("(assignee_id, due_at)", "(citizen_id, created_at)", "(grievance_id, id)"):
+    for columns in (
+        "(assignee_id, due_at)",
+        "(citizen_id, created_at)",
+        "(grievance_id, id)",
+        "(officer_id, due_at)",
+        "(escalate_at)",
+    ):
         assert columns in definitions  # the indexes dropped for the load are back
     keys = {
         r["conname"]
         for r in await conn.fetch(
-            "SELECT conname FROM pg_constraint WHERE contype = 'f'"
-            " AND conrelid IN ('grievance'::regclass, 'grievance_event'::regclass)"
+            "SELECT conname FROM pg_constraint WHERE contype = 'f' AND conrelid IN"
+            " ('grievance'::regclass, 'grievance_escalation'::regclass,"
+            " 'grievance_event'::regclass)"
         )
     }
-    assert {"grievance_citizen_id_fkey", "grievance_event_grievance_id_fkey"} <= keys
-    assert len(keys) == 11  # and so are the foreign keys
+    assert {
+        "grievance_citizen_id_fkey",
+        "grievance_event_grievance_id_fkey",
+        "grievance_escalation_grievance_id_fkey",
+        "grievance_escalation_officer_id_fkey",
+    } <= keys
+    assert len(keys) == 12  # and so are the foreign keys
 
 
 async def test_seed_writes_officers_and_citizens(conn: asyncpg.Connection) -> None:
@@ -201,8 +214,8 @@ async def test_baseline_queries_run(seeded: str) -> None:
 async def test_escalation_preparation_makes_every_grievance_due(conn: asyncpg.Connection) -> None:
     await lifecycle.prepare_due(conn, GRIEVANCES)
     due = await conn.fetchval(
-        "SELECT count(*) FROM grievance WHERE status = ANY($1::varchar[])"
-        " AND escalate_at < now() AND escalation_level = 0",
+        "SELECT count(*) FROM grievance g JOIN grievance_escalation e ON e.grievance_id = g.id"
+        " WHERE g.status = ANY($1::varchar[]) AND e.escalate_at < now() AND e.level = 0",
         OPEN,
     )
     assert due == GRIEVANCES

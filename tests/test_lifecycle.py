@@ -16,7 +16,7 @@ from auth.actor import Actor
 from hub import pubsub
 from hub.enums import Action, Channel, GrievanceStatus, UserKind
 from hub.errors import DomainError
-from hub.models import Department, Grievance, GrievanceEvent, OutboxMessage, User
+from hub.models import Department, Escalation, Grievance, GrievanceEvent, OutboxMessage, User
 from hub.runtime import Runtime
 from hub.services import escalation, lifecycle, sla, tracking
 from hub.services.grievances import FilingData, file_grievance
@@ -36,6 +36,16 @@ async def file(rt: Runtime, citizen: User, category: str = "UDD-ULB-SWM-GARB-DOO
 async def act(rt: Runtime, who: User | Actor, action: Action, number: str, **kw: Any) -> Grievance:
     actor = who if isinstance(who, Actor) else actor_for(who)
     return await lifecycle.act(rt, actor, lifecycle.ActionRequest(action, number, **kw))
+
+
+async def reloaded(grievance_id: int) -> Grievance:
+    """The row as stored now, with its place on the escalation ladder."""
+    return await escalation.attached(await Grievance.get(id=grievance_id))
+
+
+async def breach(ids: list[int], when: dt.datetime) -> None:
+    """The SLA level's time of these grievances ran out at ``when``."""
+    await Escalation.filter(grievance_id__in=ids).update(escalate_at=when)
 
 
 async def timeline(grievance: Grievance) -> list[GrievanceEvent]:
@@ -287,17 +297,19 @@ async def test_breached_grievances_climb_the_matrix_once_per_level(
         rt, people.udd_gro, Action.ASSIGN, filed.registration_number, assignee_id=staff.lme.id
     )
     past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
-    await Grievance.filter(id=filed.id).update(escalate_at=past)
+    await breach([filed.id], past)
+    version = (await Grievance.get(id=filed.id)).version
     # several workers at once: each level is taken exactly once
     runs = await asyncio.gather(*(escalation.escalate_due(rt.settings) for _ in range(3)))
     assert sum(r.escalated for r in runs) == 1
-    row = await Grievance.get(id=filed.id)
+    row = await reloaded(filed.id)
+    assert row.version == version  # a step changes no state a client acts on
     # UDD's garbage subtree climbs LME -> GRO (12 h) -> HoD
     assert (row.escalation_level, row.escalated_to_id) == (1, people.udd_gro.id)
     assert row.escalate_at is not None and row.escalate_at > past
     later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=13)
     assert (await escalation.escalate_due(rt.settings, now=later)).escalated == 1
-    top = await Grievance.get(id=filed.id)
+    top = await reloaded(filed.id)
     assert (top.escalation_level, top.escalated_to_id, top.escalate_at) == (2, staff.hod.id, None)
     assert (await escalation.escalate_due(rt.settings, now=later)).escalated == 0
     steps = await GrievanceEvent.filter(grievance_id=filed.id, action="ESCALATE").order_by("id")
@@ -322,18 +334,18 @@ async def test_concurrent_batched_runs_escalate_each_grievance_once_with_everyth
         )
     past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
     ids = [g.id for g in filed]
-    await Grievance.filter(id__in=ids).update(escalate_at=past)
+    await breach(ids, past)
     settings = rt.settings.replace(connectors=("log", "cpgrams"))
     runs = await asyncio.gather(
         *(escalation.escalate_due(settings, batch=2, workers=3) for _ in range(3))
     )
     assert sum(r.escalated for r in runs) == len(filed)
     for grievance in filed:
-        row = await Grievance.get(id=grievance.id)
+        row = await reloaded(grievance.id)
         assert (row.escalation_level, row.escalated_to_id, row.version) == (
             1,
             people.udd_gro.id,
-            grievance.version + 2,
+            grievance.version + 1,  # the assignment's; the step leaves it
         )
         [step] = await GrievanceEvent.filter(grievance_id=grievance.id, action="ESCALATE")
         assert (step.actor_id, step.actor_role, step.from_status, step.to_status) == (
@@ -342,12 +354,8 @@ async def test_concurrent_batched_runs_escalate_each_grievance_once_with_everyth
             "ASSIGNED",
             "ASSIGNED",
         )
-        assert step.before == {"escalation_level": 0, "escalated_to": None, "version": 2}
-        assert step.after == {
-            "escalation_level": 1,
-            "escalated_to": people.udd_gro.id,
-            "version": 3,
-        }
+        assert step.before == {"escalation_level": 0, "escalated_to": None}
+        assert step.after == {"escalation_level": 1, "escalated_to": people.udd_gro.id}
         assert step.note == "SLA level time passed: escalated to level 1 (gro)"
         changed = await OutboxMessage.filter(
             grievance_id=grievance.id, topic="grievance.changed"
@@ -396,6 +404,42 @@ async def test_concurrent_batched_runs_escalate_each_grievance_once_with_everyth
     digests = [m for m in officer if m.payload["template"] == "officer_escalations"]
     assert digests and all(m.grievance_id is None for m in digests)
     assert len(officer) < len(filed)
+
+
+async def test_an_action_racing_an_escalation_step_is_stale_and_undoes_nothing(
+    rt: Runtime, people: People, staff: Staff, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job leaves the version alone, so an action that ends or restarts the clock is
+    a compare-and-set on the level: a step taken while the LME resolves is not undone."""
+    filed = await file(rt, people.asha)
+    number = filed.registration_number
+    await act(rt, people.udd_gro, Action.ASSIGN, number, assignee_id=staff.lme.id)
+    planned = lifecycle.plan
+
+    async def step_taken_meanwhile(ctx: Any) -> GrievanceStatus:
+        target = await planned(ctx)
+        await breach([filed.id], dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+        assert (await escalation.escalate_due(rt.settings)).escalated == 1
+        return target
+
+    monkeypatch.setattr(lifecycle, "plan", step_taken_meanwhile)
+    with pytest.raises(DomainError) as stale:
+        await act(
+            rt, staff.lme, Action.RESOLVE, number, atr="Cleared the lane this morning.",
+            closure_reason="REDRESSED",
+        )  # fmt: skip
+    assert stale.value.errors[0].code == "stale"
+    row = await reloaded(filed.id)
+    assert (row.status, row.escalation_level) == (S.ASSIGNED, 1)
+    assert row.escalate_at is not None  # the next level's clock, as the step set it
+    monkeypatch.undo()
+    resolved = await act(
+        rt, staff.lme, Action.RESOLVE, number, atr="Cleared the lane this morning.",
+        closure_reason="REDRESSED",
+    )  # fmt: skip
+    assert (resolved.status, resolved.escalation_level, resolved.escalate_at) == (
+        S.RESOLVED, 1, None,
+    )  # fmt: skip
 
 
 async def test_a_supervisor_escalates_by_hand(rt: Runtime, people: People, staff: Staff) -> None:
@@ -454,9 +498,10 @@ async def test_random_action_sequences_rebuild_from_the_timeline(
     row = await Grievance.get(id=filed.id)
     events = await timeline(row)
     assert lifecycle.replay(events) == await lifecycle.state_of(row)
-    assert [e.after.get("version") for e in events if e.action != "ROUTE"] == sorted(
-        {e.after.get("version") for e in events if e.action != "ROUTE"}
-    )
+    # every action moves the version on; the job's escalation steps leave it
+    versions = [e.after["version"] for e in events if e.action != "ROUTE" and "version" in e.after]
+    assert versions == sorted(set(versions))
+    assert all("version" not in e.after for e in events if e.note.startswith(escalation.JOB_REASON))
 
 
 # --- what a review found: each must be a typed error or right, never a 500 -----------------
@@ -529,14 +574,12 @@ async def test_escalation_reaches_connected_systems_and_subscribers(
     rt: Runtime, people: People, staff: Staff
 ) -> None:
     filed = await file(rt, people.asha)
-    await Grievance.filter(id=filed.id).update(
-        escalate_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
-    )
+    await breach([filed.id], dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
     channel = pubsub.grievance_channel(filed.registration_number)
     async with rt.broker.subscribe(channel) as feed:
         assert (await escalation.escalate_due(rt.settings, broker=rt.broker)).escalated == 1
         update = await asyncio.wait_for(feed.__anext__(), timeout=5)
-    assert (update["action"], update["version"]) == ("ESCALATE", 2)
+    assert (update["action"], update["version"]) == ("ESCALATE", 1)
     sent = await OutboxMessage.filter(grievance_id=filed.id, topic="grievance.changed")
     assert [(m.connector, m.payload["action"]) for m in sent] == [("log", "ESCALATE")]
 

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
+from tortoise import connections
+from tortoise.exceptions import IntegrityError
 from tortoise.migrations.autodetector import MigrationAutodetector
+from tortoise.migrations.executor import MigrationTarget
 
 from hub import db
 from hub.app import create_app
+from hub.models import Escalation, Grievance, GrievanceEvent
+from hub.services import escalation
 from hub.settings import Settings
 from tests.conftest import create_pg_database, drop_pg_database, pg_url
 
@@ -48,8 +54,57 @@ async def test_fresh_database_is_refused_until_migrated(
             "hub.0002_routing",
             "hub.0003_lifecycle",
             "hub.0004_auth",
+            "hub.0005_escalation_apart",
         ]
         assert await db.migrate(fresh) == []  # idempotent
+    finally:
+        await db.connect(settings)  # hand the session its database back
+        if pg_name:
+            await drop_pg_database(pg_name)
+
+
+_OLD_ROWS = (
+    "INSERT INTO hub_user (id, kind, name, mobile, language, roles, active, created_at,"
+    " password_hash, system) VALUES (1, 'citizen', 'Asha', '+919900000001', 'en', '[]', TRUE,"
+    " '2026-01-01T00:00:00+00:00', '', ''), (2, 'employee', 'Nodal', '+919900000002', 'en',"
+    " '[\"nodal_officer\"]', TRUE, '2026-01-01T00:00:00+00:00', '', '')",
+    "INSERT INTO grievance (id, registration_number, citizen_id, channel, description, status,"
+    " escalation_level, escalated_to_id, escalate_at, due_at, version, created_at, updated_at,"
+    " appeal_level, closure_reason, feedback, reopens, resolution, transfers) VALUES"
+    " (1, 'KA-UDD-2026-0000001', 1, 'web', 'Garbage', 'ASSIGNED', 1, 2,"
+    " '2026-01-05T00:00:00+00:00', '2026-01-04T00:00:00+00:00', 3, '2026-01-01T00:00:00+00:00',"
+    " '2026-01-01T00:00:00+00:00', 0, '', '', 0, '{}', 0)",
+    "INSERT INTO grievance_event (id, grievance_id, action, actor_role, to_status, before, after,"
+    " note, created_at) VALUES (1, 1, 'FILE', 'citizen', 'PENDING_ASSIGNMENT', '{}', '{}', '',"
+    " '2026-01-01T00:00:00+00:00')",
+)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_escalations_move_to_their_own_rows_with_nothing_lost(
+    backend: str, tmp_path: Path, settings: Settings
+) -> None:
+    """0005 on a database with grievances: each one's ladder is copied as it stood, and on
+    SQLite (which rebuilds the table) the timeline still points at it and keys are back on."""
+    pg_name = await create_pg_database() if backend == "postgres" else None
+    url = pg_url(pg_name) if pg_name else f"sqlite://{tmp_path / 'old.sqlite3'}"
+    old = settings.replace(database_url=url)
+    try:
+        await db.connect(old)
+        conn = connections.get("default")
+        await db._executor().migrate([MigrationTarget("hub", "0004_auth")])
+        for statement in _OLD_ROWS:
+            await conn.execute_query(statement)
+        await db._executor().migrate()
+        ladder = await Escalation.get(grievance_id=1)
+        assert (ladder.level, ladder.officer_id) == (1, 2)
+        assert ladder.escalate_at == dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
+        assert ladder.due_at == dt.datetime(2026, 1, 4, tzinfo=dt.UTC)
+        row = await escalation.attached(await Grievance.get(id=1))
+        assert (row.version, row.escalation_level, row.escalated_to_id) == (3, 1, 2)
+        assert await GrievanceEvent.filter(grievance_id=1).count() == 1
+        with pytest.raises(IntegrityError):  # the timeline's RESTRICT holds again
+            await Grievance.filter(id=1).delete()
     finally:
         await db.connect(settings)  # hand the session its database back
         if pg_name:

@@ -31,10 +31,18 @@ from connectors.log import LogConnector
 from connectors.registry import UnknownConnectorError, build_registry
 from connectors.sms import ConsoleSms, HttpSms, mask_mobile, redact
 from hub.enums import Action, Channel, GrievanceStatus, OutboxStatus, Role, UserKind
-from hub.models import Department, Grievance, GrievanceEvent, Office, OutboxMessage, User
+from hub.models import (
+    Department,
+    Escalation,
+    Grievance,
+    GrievanceEvent,
+    Office,
+    OutboxMessage,
+    User,
+)
 from hub.outbox import Relay
 from hub.runtime import Runtime
-from hub.services import notifications
+from hub.services import escalation, notifications
 from hub.services.grievances import FilingData, file_grievance
 from hub.services.notifications import (
     RULES,
@@ -185,6 +193,25 @@ async def file(rt: Runtime, people: People, data: FilingData = STREETLIGHT) -> G
     return await file_grievance(rt, people.actor(people.asha), data)
 
 
+_LADDER = {"escalated_to_id": "officer_id", "escalation_level": "level"}
+
+
+async def change(ids: list[int], **changes: Any) -> None:
+    """Set columns of these grievances, the ladder's on their Escalation rows."""
+    ladder = {_LADDER[k]: changes.pop(k) for k in list(changes) if k in _LADDER}
+    if ladder:
+        await Escalation.filter(grievance_id__in=ids).update(**ladder)
+    if changes:
+        await Grievance.filter(id__in=ids).update(**changes)
+
+
+async def rows_of(ids: list[int]) -> list[Grievance]:
+    """The grievances as stored now, with their ladders, in id order."""
+    rows = await Grievance.filter(id__in=ids).order_by("id")
+    await escalation.attach_all(rows)
+    return rows
+
+
 async def act(
     grievance: Grievance,
     action: Action,
@@ -199,8 +226,8 @@ async def act(
     source = grievance.status
     target = to_status or source
     async with in_transaction():
-        await Grievance.filter(id=grievance.id).update(status=target, **changes)
-        row = await Grievance.get(id=grievance.id)
+        await change([grievance.id], status=target, **changes)
+        [row] = await rows_of([grievance.id])
         event = await GrievanceEvent.create(
             grievance_id=row.id,
             action=action,
@@ -393,11 +420,12 @@ async def test_an_escalation_pass_tells_an_officer_once_and_every_citizen(
     grievances = [await file(rt, people) for _ in range(5)]
     now = dt.datetime.now(dt.UTC)
     for k, g in enumerate(grievances):  # the last filed is the most overdue
-        await Grievance.filter(id=g.id).update(
-            escalated_to_id=staff.nodal.id, escalation_level=1, due_at=now - dt.timedelta(days=k)
-        )
+        await change(
+            [g.id], escalated_to_id=staff.nodal.id, escalation_level=1,
+            due_at=now - dt.timedelta(days=k),
+        )  # fmt: skip
     await User.filter(id=staff.nodal.id).update(language="hi")
-    rows = await Grievance.filter(id__in=[g.id for g in grievances]).order_by("id")
+    rows = await rows_of([g.id for g in grievances])
     events = [await escalation_event(g) for g in rows]
     pairs = list(zip(rows, events, strict=True))
     async with in_transaction():
@@ -421,10 +449,10 @@ async def test_an_officer_escalated_their_own_grievance_is_told_once(
     rt: Runtime, people: People, staff: Staff
 ) -> None:
     g = await file(rt, people)
-    await Grievance.filter(id=g.id).update(
-        citizen_id=staff.nodal.id, escalated_to_id=staff.nodal.id, escalation_level=1
+    await change(
+        [g.id], citizen_id=staff.nodal.id, escalated_to_id=staff.nodal.id, escalation_level=1
     )
-    rows = [await Grievance.get(id=g.id)]
+    rows = await rows_of([g.id])
     events = [await escalation_event(g)]
     async with in_transaction():  # new keys: a repeated one would fail the transaction
         await notify_events(
@@ -442,8 +470,8 @@ async def test_one_escalation_for_an_officer_is_told_as_itself(
     rt: Runtime, people: People, staff: Staff
 ) -> None:
     g = await file(rt, people)
-    await Grievance.filter(id=g.id).update(escalated_to_id=staff.nodal.id, escalation_level=1)
-    row = await Grievance.get(id=g.id)
+    await change([g.id], escalated_to_id=staff.nodal.id, escalation_level=1)
+    [row] = await rows_of([g.id])
     event = await escalation_event(g)
     async with in_transaction():
         await notify_events(rt.settings, [(row, event)], digest=True)
@@ -456,10 +484,8 @@ async def test_the_bulk_path_queries_per_chunk_not_per_grievance(
     rt: Runtime, people: People, staff: Staff, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     grievances = [await file(rt, people) for _ in range(12)]
-    await Grievance.filter(id__in=[g.id for g in grievances]).update(
-        escalated_to_id=staff.nodal.id, escalation_level=1
-    )
-    rows = await Grievance.filter(id__in=[g.id for g in grievances]).order_by("id")
+    await change([g.id for g in grievances], escalated_to_id=staff.nodal.id, escalation_level=1)
+    rows = await rows_of([g.id for g in grievances])
     events = [await escalation_event(g) for g in rows]
     selects: list[str] = []
     monkeypatch.setattr(notifications, "CHUNK", 5)
@@ -529,12 +555,13 @@ async def test_reminders_go_to_nodal_officers_once_per_ist_date(
     numbers = []
     for days_late in (1, 9, 4, 7):
         g = await file(rt, people)
-        await Grievance.filter(id=g.id).update(
-            escalated_to_id=staff.nodal.id, due_at=now - dt.timedelta(days=days_late)
-        )
+        due = now - dt.timedelta(days=days_late)
+        # the ladder keeps a copy of the due date: the officer's order of urgency
+        await Escalation.filter(grievance_id=g.id).update(officer_id=staff.nodal.id, due_at=due)
+        await Grievance.filter(id=g.id).update(due_at=due)
         numbers.append((days_late, g.registration_number))
     done = await file(rt, people)
-    await Grievance.filter(id=done.id).update(escalated_to_id=staff.nodal.id, status=S.CLOSED)
+    await change([done.id], escalated_to_id=staff.nodal.id, status=S.CLOSED)
 
     assert await send_reminders(rt.settings, now) == 2  # the nodal officer: SMS and e-mail
     reminder = await OutboxMessage.get(idempotency_key=f"reminder:2026-05-01:{staff.nodal.id}:sms")

@@ -10,7 +10,7 @@ import pytest
 
 from hub.app import create_app
 from hub.enums import Action, Channel, Role, UserKind
-from hub.models import AuditRecord, Department, ExternalLink, Grievance, Office, User
+from hub.models import AuditRecord, Department, Escalation, ExternalLink, Grievance, Office, User
 from hub.pubsub import grievance_channel
 from hub.runtime import Runtime
 from hub.services import lifecycle, privacy
@@ -68,7 +68,7 @@ async def test_officers_see_their_office_and_what_no_office_holds(
     assert not await _sees(people.udd_gro, ward)  # the GRO at UDD's headquarters
     assert await _sees(roaming_lme, ward) and await _sees(nodal, ward)
     # what is assigned or escalated to someone follows them, whatever their office
-    await Grievance.filter(id=ward.id).update(escalated_to_id=hq_lme.id)
+    await Escalation.filter(grievance_id=ward.id).update(officer_id=hq_lme.id)
     assert await _sees(hq_lme, ward)
 
 

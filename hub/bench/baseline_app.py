@@ -35,9 +35,12 @@ COUNTER_UPSERT = (
 INSERT_GRIEVANCE = """
 INSERT INTO grievance (
     registration_number, citizen_id, channel, category_id, department_id, boundary_id,
-    description, status, escalation_level, due_at, version, created_at, updated_at
-) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, 1, $10, $10)
+    description, status, due_at, version, created_at, updated_at
+) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10)
 RETURNING id
+"""
+INSERT_LADDER = """
+INSERT INTO grievance_escalation (grievance_id, level, escalate_at, due_at) VALUES ($1, 0, $2, $2)
 """
 INSERT_EVENT = """
 INSERT INTO grievance_event (
@@ -137,6 +140,7 @@ class Baseline:
                 due,
                 filed_at,
             )
+            await conn.execute(INSERT_LADDER, grievance_id, due)
             event_id = await conn.fetchval(
                 INSERT_EVENT,
                 grievance_id,

@@ -658,14 +658,17 @@ WHERE id IN (
 )
 """
 PREPARE_DUE = """
-UPDATE grievance SET escalation_level = 0, escalated_to_id = NULL,
-    escalate_at = $2::timestamptz - make_interval(secs => 60 + (id % 2592000))
-WHERE id IN (
+UPDATE grievance_escalation SET level = 0, officer_id = NULL,
+    escalate_at = $2::timestamptz - make_interval(secs => 60 + (grievance_id % 2592000))
+WHERE grievance_id IN (
     SELECT id FROM grievance WHERE status = ANY($1::varchar[])
     ORDER BY created_at DESC LIMIT $3
-) AND NOT (escalation_level = 0 AND escalated_to_id IS NULL AND coalesce(escalate_at < $2, false))
+) AND NOT (level = 0 AND officer_id IS NULL AND coalesce(escalate_at < $2, false))
 """
-DUE_COUNT = "SELECT count(*) FROM grievance WHERE status = ANY($1::varchar[]) AND escalate_at <= $2"
+DUE_COUNT = (
+    "SELECT count(*) FROM grievance_escalation AS e JOIN grievance AS g ON g.id = e.grievance_id"
+    " WHERE g.status = ANY($1::varchar[]) AND e.escalate_at <= $2"
+)
 BROKERS = ("none", "memory", "redis")
 
 
@@ -852,7 +855,7 @@ async def prepare_due(conn: Any, due: int) -> None:
     _say(f"making {due} open grievances due ...")
     await conn.execute(PREPARE_DUE, statuses, dt.datetime.now(dt.UTC), due)
     _say("vacuuming ...")
-    await conn.execute("VACUUM (ANALYZE) grievance")
+    await conn.execute("VACUUM (ANALYZE) grievance, grievance_escalation")
 
 
 # --- helpers -----------------------------------------------------------------------------

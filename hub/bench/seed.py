@@ -81,9 +81,6 @@ GRIEVANCE_COLUMNS = (
     "description",
     "status",
     "assignee_id",
-    "escalation_level",
-    "escalated_to_id",
-    "escalate_at",
     "transfers",
     "reopens",
     "appeal_level",
@@ -98,6 +95,7 @@ GRIEVANCE_COLUMNS = (
     "created_at",
     "updated_at",
 )
+LADDER_COLUMNS = ("grievance_id", "level", "officer_id", "escalate_at", "due_at")
 EVENT_COLUMNS = (
     "grievance_id",
     "action",
@@ -124,7 +122,7 @@ USER_COLUMNS = (
     "active",
     "created_at",
 )
-LOADED_TABLES = ("grievance", "grievance_event")
+LOADED_TABLES = ("grievance", "grievance_escalation", "grievance_event")
 _PLAIN_INDEXES = """
 SELECT i.relname AS name, pg_get_indexdef(i.oid) AS definition
 FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
@@ -530,9 +528,12 @@ async def _grievances(
         maker = _RowMaker(settings, world, options, rng, now, sequences)
         for start in range(0, options.grievances, options.chunk):
             count = min(options.chunk, options.grievances - start)
-            grievances, events = maker.chunk(first_id + start, start, count)
+            grievances, ladders, events = maker.chunk(first_id + start, start, count)
             await conn.copy_records_to_table(
                 "grievance", records=grievances, columns=GRIEVANCE_COLUMNS
+            )
+            await conn.copy_records_to_table(
+                "grievance_escalation", records=ladders, columns=LADDER_COLUMNS
             )
             await conn.copy_records_to_table(
                 "grievance_event", records=events, columns=EVENT_COLUMNS
@@ -590,19 +591,21 @@ class _RowMaker:
 
     def chunk(
         self, first_id: int, first_index: int, count: int
-    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         grievances: list[tuple[Any, ...]] = []
+        ladders: list[tuple[Any, ...]] = []
         events: list[tuple[Any, ...]] = []
         channels = self.rng.choices(self.channels, self.channel_weights, k=count)
         for k in range(count):
-            grievance, event = self.row(first_id + k, first_index + k, channels[k])
+            grievance, ladder, event = self.row(first_id + k, first_index + k, channels[k])
             grievances.append(grievance)
+            ladders.append(ladder)
             events.append(event)
-        return grievances, events
+        return grievances, ladders, events
 
     def row(
         self, grievance_id: int, index: int, channel: Channel
-    ) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    ) -> tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]]:
         rng, world, options = self.rng, self.world, self.options
         filed = self.origin + dt.timedelta(seconds=(index + rng.random()) * self.step)
         category = rng.choice(world.categories)
@@ -675,9 +678,6 @@ class _RowMaker:
             str(status),
             assignee,
             0,
-            None,
-            escalate_at,
-            0,
             0,
             0,
             resolution,
@@ -720,7 +720,7 @@ class _RowMaker:
             "",
             filed,
         )
-        return grievance, event
+        return grievance, (grievance_id, 0, None, escalate_at, due), event
 
 
 def _statuses(report: SeedReport) -> str:

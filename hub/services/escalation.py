@@ -5,11 +5,18 @@ the levels LME -> GRO -> nodal officer -> HoD with the hours a grievance may
 stay at each; a level without hours lasts until the SLA due date. A category
 may override the matrix for its subtree.
 
+Where a grievance stands (level, answerable officer, when the level's time runs
+out) is its ``Escalation`` row, apart from the grievance: the job moves a million
+of them in a pass without rewriting the wide grievance row and its dozen indexes,
+and without locking the rows officers act on. A step changes no state a client
+acts on, so the job leaves the grievance's ``version`` alone; an action that
+restarts or ends the clock is a compare-and-set on the level, so it cannot
+silently undo a step taken meanwhile.
+
 The job escalates every open grievance whose ``escalate_at`` has passed, one
-level at a time, in batches. Each step is a compare-and-set on
-``escalation_level``, with the batch claimed ``FOR UPDATE SKIP LOCKED`` on
-PostgreSQL, so several workers running at once escalate each grievance
-exactly once per level.
+level at a time, in batches. Each step is a compare-and-set on the level, with
+the batch claimed ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several workers
+running at once escalate each grievance exactly once per level.
 
 The job reads a million rows in a run, so it reads them as plain rows, not ORM
 objects. On PostgreSQL one statement per batch writes the steps, their timeline
@@ -32,7 +39,7 @@ from tortoise.transactions import in_transaction
 
 from hub import outbox
 from hub.enums import OPEN_STATUSES, Action, Role, UserKind
-from hub.models import Department, Grievance, GrievanceEvent, TaxonomyNode, User
+from hub.models import Department, Escalation, Grievance, GrievanceEvent, TaxonomyNode, User
 from hub.outbox import OutboxRow, write_new
 from hub.pubsub import Broker, Message, grievance_channel, update_message
 from hub.services import notifications
@@ -117,6 +124,28 @@ async def matrix_for(department_id: int | None, category_id: int | None) -> tupl
     return matrix_of(escalation, path)
 
 
+def attach(grievance: Grievance, ladder: Escalation) -> Grievance:
+    """Give a loaded grievance its place on the ladder (``Grievance.escalation_level`` ...)."""
+    grievance._ladder = ladder
+    return grievance
+
+
+async def attached(grievance: Grievance) -> Grievance:
+    """The grievance with its ladder row read now."""
+    return attach(grievance, await Escalation.get(grievance_id=grievance.id))
+
+
+async def attach_all(grievances: Sequence[Grievance]) -> None:
+    """One query for a page of grievances."""
+    missing = [g.id for g in grievances if g._ladder is None]
+    if not missing:
+        return
+    ladders = {e.grievance_id: e for e in await Escalation.filter(grievance_id__in=missing)}
+    for grievance in grievances:
+        if grievance._ladder is None:
+            attach(grievance, ladders[grievance.id])
+
+
 @dataclass
 class Officers:
     """Who answers at each level: by office for GROs and LMEs, by department above."""
@@ -176,12 +205,9 @@ def next_step(
     )
 
 
-def step_record(step: Step, version: int) -> dict[str, Any]:
-    return {
-        "escalation_level": step.level,
-        "escalated_to": step.officer_id,
-        "version": version,
-    }
+def step_record(step: Step) -> dict[str, Any]:
+    """What a step changes, in the timeline's terms (the grievance's version stays)."""
+    return {"escalation_level": step.level, "escalated_to": step.officer_id}
 
 
 def step_note(step: Step, reason: str) -> str:
@@ -203,20 +229,25 @@ class EscalationStats:
 
 # what a step, its notifications and its update need of a grievance, and nothing else
 _COLUMNS = (
-    "id",
-    "registration_number",
-    "status",
-    "escalation_level",
-    "escalated_to_id",
-    "assignee_id",
-    "office_id",
-    "department_id",
-    "category_id",
-    "citizen_id",
-    "due_at",
-    "version",
-    "closure_reason",
-    "rating",
+    "g.id",
+    "g.registration_number",
+    "g.status",
+    "e.level",
+    "e.officer_id",
+    "g.assignee_id",
+    "g.office_id",
+    "g.department_id",
+    "g.category_id",
+    "g.citizen_id",
+    "g.due_at",
+    "g.version",
+    "g.closure_reason",
+    "g.rating",
+)
+# the same, as the ORM reads them from the ladder row (SQLite)
+_ORM_COLUMNS = tuple(
+    {"e.level": "level", "e.officer_id": "officer_id"}.get(c, "grievance__" + c[2:])
+    for c in _COLUMNS
 )
 
 
@@ -241,7 +272,7 @@ class Due:
 
     @classmethod
     def of(cls, row: Mapping[str, Any]) -> Due:
-        return cls(*(row[name] for name in _COLUMNS))
+        return cls(*(row[name] for name in _ORM_COLUMNS))
 
 
 @dataclass(slots=True)
@@ -340,7 +371,9 @@ class _Job:
                 return 0, []
             moves, tops = await self._plan(rows)
             if tops:  # the top level: nothing above it, stop looking
-                await Grievance.filter(id__in=tops).using_db(conn).update(escalate_at=None)
+                await (
+                    Escalation.filter(grievance_id__in=tops).using_db(conn).update(escalate_at=None)
+                )
                 self.stats.at_top += len(tops)
             if not moves:
                 return len(rows), []
@@ -390,9 +423,10 @@ async def _publish(broker: Broker, written: list[tuple[Due, StepEvent]]) -> None
 # --- PostgreSQL: claim as tuples, write steps, events and connector messages at once -------
 
 _PG_CLAIM = (  # constant SQL; the values are parameters
-    f"SELECT {', '.join(_COLUMNS)} FROM grievance"  # noqa: S608
-    " WHERE escalate_at <= $1 AND status = ANY($2::varchar[])"
-    " ORDER BY escalate_at, id LIMIT $3 FOR UPDATE SKIP LOCKED"
+    f"SELECT {', '.join(_COLUMNS)} FROM grievance_escalation AS e"  # noqa: S608
+    " JOIN grievance AS g ON g.id = e.grievance_id"
+    " WHERE e.escalate_at <= $1 AND g.status = ANY($2::varchar[])"
+    " ORDER BY e.escalate_at, e.grievance_id LIMIT $3 FOR UPDATE OF e SKIP LOCKED"
 )
 _OPEN = sorted(str(status) for status in OPEN_STATUSES)
 
@@ -402,34 +436,34 @@ async def _claim_pg(conn: Any, now: dt.datetime, batch: int) -> list[Due]:
     return [Due(*row) for row in rows]
 
 
-# The compare-and-set, its timeline events (before and after built by the database) and one
-# grievance.changed message per connector (as hub.services.lifecycle writes it), in one
-# statement. ``before`` holds the values read under the claim's row lock. Each event's id is
-# drawn first (from the id column's own sequence), so the messages are built from the moved
-# rows: joining the events back to them made the planner loop over both.
+# The compare-and-set on the ladder row, its timeline events (before and after built by the
+# database) and one grievance.changed message per connector (as hub.services.lifecycle writes
+# it), in one statement. ``before`` holds the values read under the claim's row lock; the
+# grievance's number and status come with the step, as read then. Each event's id is drawn
+# first (from the id column's own sequence), so the messages are built from the moved rows:
+# joining the events back to them made the planner loop over both.
 _PG_STEPS = (  # constant SQL; the values are parameters
     "WITH v AS (SELECT * FROM unnest($1::int[], $2::int[], $3::int[], $4::int[], $5::int[],"  # noqa: S608
-    " $6::timestamptz[], $7::text[]) AS v(id, old_level, old_officer, level, officer, at, note)),"
-    " moved AS (UPDATE grievance AS g SET escalation_level = v.level,"
-    " escalated_to_id = v.officer, escalate_at = v.at, version = g.version + 1,"
-    " updated_at = $8 FROM v WHERE g.id = ANY($1::int[]) AND g.id = v.id"
-    " AND g.escalation_level = v.old_level"
-    " RETURNING g.id, g.registration_number, g.status, g.version, v.old_level, v.old_officer,"
-    " v.level, v.officer, v.note, nextval('grievance_event_id_seq') AS event_id,"
-    " jsonb_build_object('escalation_level', v.level, 'escalated_to', v.officer,"
-    " 'version', g.version) AS after),"
+    " $6::timestamptz[], $7::text[], $8::text[], $9::text[]) AS v(id, old_level, old_officer,"
+    " level, officer, at, note, number, status)),"
+    " moved AS (UPDATE grievance_escalation AS e SET level = v.level, officer_id = v.officer,"
+    " escalate_at = v.at FROM v WHERE e.grievance_id = ANY($1::int[]) AND e.grievance_id = v.id"
+    " AND e.level = v.old_level"
+    " RETURNING v.id, v.number, v.status, v.old_level, v.old_officer, v.note,"
+    " nextval('grievance_event_id_seq') AS event_id,"
+    " jsonb_build_object('escalation_level', v.level, 'escalated_to', v.officer) AS after),"
     " events AS (INSERT INTO grievance_event (id, grievance_id, action, actor_id, actor_role,"
     " actor_office_id, from_status, to_status, before, after, note, created_at)"
-    " SELECT m.event_id, m.id, $9, NULL, $10, NULL, m.status, m.status,"
-    " jsonb_build_object('escalation_level', m.old_level, 'escalated_to', m.old_officer,"
-    " 'version', m.version - 1), m.after, m.note, $8 FROM moved AS m),"
+    " SELECT m.event_id, m.id, $11, NULL, $12, NULL, m.status, m.status,"
+    " jsonb_build_object('escalation_level', m.old_level, 'escalated_to', m.old_officer),"
+    " m.after, m.note, $10 FROM moved AS m),"
     " sent AS ("
     + outbox.pg_insert_from(
-        "SELECT m.id, c.name, $11, jsonb_build_object('registration_number',"
-        " m.registration_number, 'action', $9::text, 'event_id', m.event_id) || m.after,"
-        " m.registration_number || ':' || m.event_id || ':' || c.name, $8::timestamptz"
-        " FROM moved AS m CROSS JOIN unnest($12::text[]) AS c(name)",
-        "$8",
+        "SELECT m.id, c.name, $13, jsonb_build_object('registration_number',"
+        " m.number, 'action', $11::text, 'event_id', m.event_id) || m.after,"
+        " m.number || ':' || m.event_id || ':' || c.name, $10::timestamptz"
+        " FROM moved AS m CROSS JOIN unnest($14::text[]) AS c(name)",
+        "$10",
         new_keys=True,  # each key carries the id of an event this statement writes
     )
     + ") SELECT id, event_id FROM moved"
@@ -449,6 +483,8 @@ async def _write_pg(
             [m.step.officer_id for m in moves],
             [m.step.escalate_at for m in moves],
             [m.note for m in moves],
+            [m.grievance.registration_number for m in moves],
+            [m.grievance.status for m in moves],
             now,
             Action.ESCALATE.value,
             Role.SYSTEM.value,
@@ -465,7 +501,6 @@ def _before(grievance: Due) -> dict[str, Any]:
     return {
         "escalation_level": grievance.escalation_level,
         "escalated_to": grievance.escalated_to_id,
-        "version": grievance.version,
     }
 
 
@@ -478,13 +513,12 @@ def _moved(move: _Move, event_id: int, now: dt.datetime) -> tuple[Due, StepEvent
         from_status=grievance.status,
         to_status=grievance.status,
         before=_before(grievance),
-        after=step_record(step, grievance.version + 1),
+        after=step_record(step),
         note=move.note,
         created_at=now,
     )
     grievance.escalation_level = step.level
     grievance.escalated_to_id = step.officer_id
-    grievance.version += 1
     return grievance, event
 
 
@@ -493,11 +527,11 @@ def _moved(move: _Move, event_id: int, now: dt.datetime) -> tuple[Due, StepEvent
 
 async def _claim_orm(conn: Any, now: dt.datetime, batch: int) -> list[Due]:
     rows = (
-        await Grievance.filter(escalate_at__lte=now, status__in=list(OPEN_STATUSES))
-        .order_by("escalate_at", "id")
+        await Escalation.filter(escalate_at__lte=now, grievance__status__in=list(OPEN_STATUSES))
+        .order_by("escalate_at", "grievance_id")
         .limit(batch)
         .using_db(conn)
-        .values(*_COLUMNS)
+        .values(*_ORM_COLUMNS)
     )
     return [Due.of(row) for row in rows]
 
@@ -509,15 +543,9 @@ async def _write_orm(
     for move in moves:
         grievance, step = move.grievance, move.step
         changed = (
-            await Grievance.filter(id=grievance.id, escalation_level=grievance.escalation_level)
+            await Escalation.filter(grievance_id=grievance.id, level=grievance.escalation_level)
             .using_db(conn)
-            .update(
-                escalation_level=step.level,
-                escalated_to_id=step.officer_id,
-                escalate_at=step.escalate_at,
-                version=grievance.version + 1,
-                updated_at=now,
-            )
+            .update(level=step.level, officer_id=step.officer_id, escalate_at=step.escalate_at)
         )
         if not changed:
             continue
@@ -529,7 +557,7 @@ async def _write_orm(
             from_status=grievance.status,
             to_status=grievance.status,
             before=_before(grievance),
-            after=step_record(step, grievance.version + 1),
+            after=step_record(step),
             note=move.note,
             created_at=now,
         )

@@ -21,6 +21,7 @@ from hub.errors import DomainError, FieldError
 from hub.models import (
     Boundary,
     Department,
+    Escalation,
     ExternalLink,
     Grievance,
     GrievanceEvent,
@@ -85,7 +86,7 @@ def visible_to(actor: Actor) -> Q:
     if actor.user_id is not None:
         branches += [
             Q(assignee_id=actor.user_id),
-            Q(escalated_to_id=actor.user_id),
+            Q(escalation__officer_id=actor.user_id),
             Q(filed_by_id=actor.user_id),
         ]
         if actor.has(Role.CITIZEN):
@@ -231,13 +232,18 @@ async def _write_filing(
         status=status,
         due_at=due,
         clock_started_at=dt.datetime.now(dt.UTC),
+    )
+    ladder = await Escalation.create(
+        grievance=grievance,
         escalate_at=escalation.deadline(
             await escalation.matrix_for(department_id, category.id if category else None),
             0,
             dt.datetime.now(dt.UTC),
             due,
         ),
+        due_at=due,
     )
+    escalation.attach(grievance, ladder)
     if (system := _filer_system(actor, data)) is not None:
         await ExternalLink.create(
             grievance=grievance, system=system, external_id=data.client_reference

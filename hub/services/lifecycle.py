@@ -29,6 +29,7 @@ from hub.errors import DomainError, FieldError, nul_problems
 from hub.models import (
     Boundary,
     Department,
+    Escalation,
     Grievance,
     GrievanceEvent,
     Office,
@@ -199,6 +200,7 @@ async def act(rt: Runtime, actor: Actor, request: ActionRequest) -> Grievance:
     if grievance is None:
         await audit_if_hidden(actor, number, f"{request.action.value} {number}")
         raise not_found(number)
+    await escalation.attached(grievance)
     ctx = _Ctx(rt.settings, actor, grievance, request, dt.datetime.now(dt.UTC))
     try:
         target = await plan(ctx)
@@ -632,6 +634,10 @@ async def _write(
         )
     if target not in OPEN_STATUSES:
         values["escalate_at"] = None
+    # the ladder's columns live in its own row (a due date in both: the officer's inbox order)
+    ladder = {_LADDER[name]: values.pop(name) for name in list(values) if name in _LADDER}
+    if "due_at" in values:
+        ladder["due_at"] = values["due_at"]
     version = grievance.version + 1
     if target != ctx.state:
         change.before["status"] = ctx.state.value
@@ -639,13 +645,18 @@ async def _write(
     change.before["version"] = grievance.version
     change.after["version"] = version
     async with in_transaction():
+        # a compare-and-set on the level too: an escalation step taken meanwhile is not undone
+        if ladder and not await Escalation.filter(
+            grievance_id=grievance.id, level=grievance.escalation_level
+        ).update(**ladder):
+            raise _stale(await Grievance.get(id=grievance.id))
         updated = await Grievance.filter(id=grievance.id, version=grievance.version).update(
             **values, status=target, version=version, updated_at=ctx.now
         )
         if not updated:
             fresh = await Grievance.get(id=grievance.id)
             raise _stale(fresh)
-        row = await Grievance.get(id=grievance.id)
+        row = await escalation.attached(await Grievance.get(id=grievance.id))
         event = await GrievanceEvent.create(
             grievance_id=row.id,
             action=ctx.request.action,
@@ -677,6 +688,7 @@ async def _write(
 
 async def state_of(grievance: Grievance) -> dict[str, Any]:
     """The tracked state of a row, in the timeline's terms (codes for places)."""
+    await escalation.attached(grievance)
 
     async def code(model: Any, row_id: int | None) -> str | None:
         if row_id is None:
@@ -690,6 +702,14 @@ async def state_of(grievance: Grievance) -> dict[str, Any]:
         await code(Department, grievance.department_id),
         await code(Office, grievance.office_id),
     )
+
+
+# a grievance's columns that live in its Escalation row, by the row's names
+_LADDER = {
+    "escalation_level": "level",
+    "escalated_to_id": "officer_id",
+    "escalate_at": "escalate_at",
+}
 
 
 def replay(events: list[GrievanceEvent]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from tortoise import connections
 from tortoise.functions import Count
 
 from hub.enums import OPEN_STATUSES, Action, GrievanceStatus, Role, UserKind
-from hub.models import Department, Grievance, GrievanceEvent, User
+from hub.models import Department, Escalation, Grievance, GrievanceEvent, User
 from hub.outbox import OutboxRow, write_new
 from hub.services.sla import IST, PENDENCY_DAYS, Pendency
 from hub.settings import Settings
@@ -806,27 +806,29 @@ async def send_reminders(settings: Settings, now: dt.datetime) -> int:
     officers = {person.id: person for person, _, _ in await _role_holders(Role.NODAL_OFFICER)}
     if not officers:
         return 0
-    open_ = Grievance.filter(escalated_to_id__in=list(officers), status__in=list(OPEN_STATUSES))
+    open_ = Escalation.filter(
+        officer_id__in=list(officers), grievance__status__in=list(OPEN_STATUSES)
+    )
     counts = {
-        row["escalated_to_id"]: int(row["n"])
-        for row in await open_.annotate(n=Count("id"))
-        .group_by("escalated_to_id")
-        .values("escalated_to_id", "n")
+        row["officer_id"]: int(row["n"])
+        for row in await open_.annotate(n=Count("grievance_id"))
+        .group_by("officer_id")
+        .values("officer_id", "n")
     }
     words = catalogue()
     rows: list[OutboxRow] = []
     for officer_id, count in sorted(counts.items()):
         person = officers[officer_id]
-        # one indexed query per officer with work (escalated_to_id, due_at), never per grievance
+        # one indexed query per officer with work (officer_id, due_at), never per grievance
         numbers = await (
-            Grievance.filter(
-                escalated_to_id=officer_id,
-                status__in=list(OPEN_STATUSES),
+            Escalation.filter(
+                officer_id=officer_id,
+                grievance__status__in=list(OPEN_STATUSES),
                 due_at__isnull=False,
             )
-            .order_by("due_at", "id")
+            .order_by("due_at", "grievance_id")
             .limit(REMINDER_NUMBERS)
-            .values_list("registration_number", flat=True)
+            .values_list("grievance__registration_number", flat=True)
         )
         language = words.language_for("reminder", person.language)
         context = {

@@ -12,6 +12,7 @@ import binascii
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
@@ -72,27 +73,35 @@ def _first(first: int) -> int:
     return first
 
 
-def inbox_branches(actor: Actor) -> list[Q]:
+# the due date a branch is read in order of: the grievance's, or for what is escalated to an
+# officer the copy on the ladder row, whose (officer, due) index holds that order
+DUE = "due_at"
+LADDER_DUE = "escalation__due_at"
+
+
+def inbox_branches(actor: Actor) -> list[tuple[Q, str]]:
     """What waits on this officer, one branch per reason: assigned to them (LME), to
     assign in their office (GRO), escalated to them (any officer); a department system's
     or HoD's department; everything for statewide roles. Each branch is read on its own
     index in due order, and the pages merged: an OR of them would defeat the indexes."""
     if actor.is_statewide:
-        return [Q()]
-    branches: list[Q] = []
+        return [(Q(), DUE)]
+    branches: list[tuple[Q, str]] = []
     if actor.user_id is not None:
-        branches.append(Q(escalated_to_id=actor.user_id))
+        branches.append((Q(escalation__officer_id=actor.user_id), LADDER_DUE))
         if actor.has(Role.LME):
-            branches.append(Q(assignee_id=actor.user_id))
+            branches.append((Q(assignee_id=actor.user_id), DUE))
     if actor.has(Role.GRO) and actor.department_id is not None:
         states = list(_GRO_STATES)
         if actor.office_id is not None:
-            branches.append(Q(office_id=actor.office_id, status__in=states))
-            branches.append(Q(department_id=actor.department_id, office_id=None, status__in=states))
+            branches.append((Q(office_id=actor.office_id, status__in=states), DUE))
+            branches.append(
+                (Q(department_id=actor.department_id, office_id=None, status__in=states), DUE)
+            )
         else:
-            branches.append(Q(department_id=actor.department_id, status__in=states))
+            branches.append((Q(department_id=actor.department_id, status__in=states), DUE))
     if actor.has(Role.DEPARTMENT_SYSTEM, Role.HOD) and actor.department_id is not None:
-        branches.append(Q(department_id=actor.department_id))
+        branches.append((Q(department_id=actor.department_id), DUE))
     return branches
 
 
@@ -109,17 +118,19 @@ async def inbox(
         raise DomainError.one("statuses", "not_open", "An inbox holds open grievances only.")
     cursor = _decode(after) if after else None
     found: dict[int, Grievance] = {}
-    for branch in inbox_branches(actor):
+    for branch, due_field in inbox_branches(actor):
         query = Grievance.filter(
-            branch, visible_to(actor), status__in=wanted, due_at__not_isnull=True
+            branch, visible_to(actor), status__in=wanted, **{f"{due_field}__not_isnull": True}
         )
         if cursor is not None:
             due, row_id = cursor
             # the plain bound lets the database range-scan the (…, due_at) index
-            query = query.filter(due_at__gte=due).filter(
-                Q(due_at__gt=due) | Q(due_at=due, id__gt=row_id)
+            after_due: dict[str, Any] = {f"{due_field}__gt": due}
+            same_due: dict[str, Any] = {due_field: due, "id__gt": row_id}
+            query = query.filter(**{f"{due_field}__gte": due}).filter(
+                Q(**after_due) | Q(**same_due)
             )
-        for row in await query.order_by("due_at", "id").limit(limit + 1):
+        for row in await query.order_by(due_field, "id").limit(limit + 1):
             found[row.id] = row
     assert all(row.due_at is not None for row in found.values())
     rows = sorted(found.values(), key=lambda g: (g.due_at, g.id))[: limit + 1]

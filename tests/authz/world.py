@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hub.enums import Action, Channel, GrievanceStatus, Role, UserKind
-from hub.models import Attachment, Department, ExternalLink, Grievance, Office, User
+from hub.models import Attachment, Department, Escalation, ExternalLink, Grievance, Office, User
 from hub.runtime import Runtime
 from hub.services import lifecycle, privacy
 from hub.services.grievances import FilingData, file_grievance
@@ -119,9 +119,8 @@ async def build(rt: Runtime) -> World:
     request = lifecycle.ActionRequest(Action.ASSIGN, filed.registration_number, assignee_id=lme.id)
     await lifecycle.act(rt, actor_for(gro), request)
     now = dt.datetime.now(dt.UTC)
+    await Escalation.filter(grievance_id=filed.id).update(level=1, officer_id=nodal.id)
     await Grievance.filter(id=filed.id).update(
-        escalation_level=1,
-        escalated_to_id=nodal.id,
         resolution={
             "atr": "Cleared the garbage point.",
             "closure_reason": "REDRESSED",
