@@ -16,6 +16,7 @@ import pytest
 
 from hub.bench import lifecycle
 from hub.enums import OPEN_STATUSES
+from hub.services import phones
 from tests.conftest import ROOT, create_pg_database, drop_pg_database, pg_url
 
 pytestmark = pytest.mark.postgres
@@ -209,6 +210,29 @@ async def test_baseline_queries_run(seeded: str) -> None:
         )
     finally:
         await pool.close()
+
+
+async def test_every_seeded_mobile_is_one_the_hub_accepts(conn: asyncpg.Connection) -> None:
+    mobiles = [r["mobile"] for r in await conn.fetch("SELECT mobile FROM hub_user")]
+    assert mobiles and all(phones.indian_mobile(m) == m for m in mobiles if m)
+
+
+async def test_the_hub_answers_every_benched_read(seeded: str) -> None:
+    """Each read is asked as someone who may see it: a GRO of the grievance's office, the
+    department's nodal officer for search; a refusal or an empty answer would be timed as
+    if it were the work."""
+    done = await asyncio.to_thread(
+        hub, "bench", "lifecycle", "--database-url", seeded, "--requests", "40",
+        "--clients", "2", "--warmup", "4", "--rounds", "1", "--json",
+    )  # fmt: skip
+    assert done.returncode in (0, 1), done.stderr[-3000:]  # 1: slower than a target
+    figures = json.loads(done.stdout.splitlines()[-1])
+    for name in ("inbox", "tracking", "search"):
+        assert figures[name]["requests"] > 0, (name, figures[name])
+        assert (figures[name]["failed"], figures[name]["baseline_failed"]) == (0, 0), (
+            name,
+            done.stdout[-2000:],
+        )
 
 
 async def test_escalation_preparation_makes_every_grievance_due(conn: asyncpg.Connection) -> None:

@@ -7,10 +7,10 @@ same clients and the same inputs:
 
 - inbox: the LME with the most open assigned grievances pages through their
   inbox, 20 at a time (page 1, then the cursor the previous page returned);
-- tracking: a GRO of the grievance's department looks up a random
-  registration number;
-- search: a GRO of the busiest department searches by a random citizen's
-  mobile number.
+- tracking: a GRO of the grievance's office looks up a random registration
+  number (a GRO sees their own office's grievances);
+- search: the busiest department's nodal officer (who sees the department)
+  searches by a random citizen's mobile number.
 
 escalation: makes ``--due`` open grievances past ``escalate_at`` (re-opening
 answered ones when fewer are open), then times one full run of
@@ -99,10 +99,16 @@ BUSIEST_LME_SQL = (
     "WHERE assignee_id IS NOT NULL AND status = ANY($1::varchar[]) "
     "GROUP BY assignee_id ORDER BY open DESC, assignee_id LIMIT 1"
 )
+# who looks a grievance up: a GRO of its office (a GRO sees their office's grievances)
 GROS_SQL = (
-    "SELECT DISTINCT ON (department_id) department_id, id FROM hub_user "
-    "WHERE active AND department_id IS NOT NULL AND roles @> '[\"gro\"]'::jsonb "
-    "ORDER BY department_id, id"
+    "SELECT DISTINCT ON (office_id) office_id, department_id, id FROM hub_user "
+    "WHERE active AND office_id IS NOT NULL AND roles @> '[\"gro\"]'::jsonb "
+    "ORDER BY office_id, id"
+)
+# who searches a department's complainants by mobile: its nodal officer (department-wide)
+NODAL_SQL = (
+    "SELECT id FROM hub_user WHERE active AND department_id = $1 "
+    "AND roles @> '[\"nodal_officer\"]'::jsonb ORDER BY id LIMIT 1"
 )
 
 
@@ -132,7 +138,7 @@ class Workload:
     lme_open: int
     tracked: list[tuple[str, int, int]]  # registration number, department id, GRO id
     search_department: int
-    search_gro: int
+    search_officer: int
     mobiles: list[str]
 
 
@@ -415,7 +421,7 @@ def _pairs(
     hub_cursor: list[str | None] = [None] * clients
     sql_cursor: list[tuple[Any, int] | None] = [None] * clients
     lme_headers = {"X-Hub-Dev-User": str(workload.lme_id)}
-    search_headers = {"X-Hub-Dev-User": str(workload.search_gro)}
+    search_headers = {"X-Hub-Dev-User": str(workload.search_officer)}
 
     async def inbox_hub(client: int, n: int) -> str | None:
         after = None if n % INBOX_PAGES == 0 else hub_cursor[client]
@@ -552,7 +558,8 @@ async def inbox_page(pool: Any, lme_id: int, cursor: tuple[Any, int] | None) -> 
 
 
 async def choose_workload(pool: Any, rng: random.Random, samples: int) -> Workload:
-    """The busiest LME, random grievances with a GRO each, a department's citizens."""
+    """The busiest LME, random grievances with their office's GRO, a department's citizens
+    with its nodal officer."""
     bounds = await pool.fetchrow("SELECT min(id) AS low, max(id) AS high FROM grievance")
     if bounds is None or bounds["high"] is None:
         raise BenchSetupError("the database holds no grievances; run `hub bench seed` first")
@@ -560,28 +567,33 @@ async def choose_workload(pool: Any, rng: random.Random, samples: int) -> Worklo
     lme = await pool.fetchrow(BUSIEST_LME_SQL, INBOX_STATUSES)
     if lme is None:
         raise BenchSetupError("no open grievance is assigned to anyone")
-    gros = {row["department_id"]: row["id"] for row in await pool.fetch(GROS_SQL)}
+    gro_rows = await pool.fetch(GROS_SQL)
+    gros = {row["office_id"]: row["id"] for row in gro_rows}
+    departments = sorted({int(row["department_id"]) for row in gro_rows})
     low, high = int(bounds["low"]), int(bounds["high"])
     wanted = min(samples, count)
     ids = [rng.randint(low, high) for _ in range(wanted)]
     tracked = [
-        (row["registration_number"], row["department_id"], gros[row["department_id"]])
+        (row["registration_number"], row["department_id"], gros[row["office_id"]])
         for row in await pool.fetch(
-            "SELECT registration_number, department_id FROM grievance "
+            "SELECT registration_number, department_id, office_id FROM grievance "
             "WHERE id = ANY($1::int[]) AND department_id IS NOT NULL",
             ids,
         )
-        if row["department_id"] in gros
+        if row["office_id"] in gros
     ]
     if not tracked:
-        raise BenchSetupError("no grievance has a department with a GRO")
+        raise BenchSetupError("no grievance is in an office with a GRO")
     rng.shuffle(tracked)
     busiest = await pool.fetchrow(
         "SELECT department_id, count(*) AS n FROM grievance WHERE department_id = ANY($1::int[]) "
         "GROUP BY department_id ORDER BY n DESC, department_id LIMIT 1",
-        sorted(gros),
+        departments,
     )
     department = int(busiest["department_id"])
+    searcher = await pool.fetchval(NODAL_SQL, department)
+    if searcher is None:
+        raise BenchSetupError("the busiest department has no nodal officer to search")
     mobiles: list[str] = []
     for _ in range(20):  # draws of random grievances until enough are the department's
         ids = [rng.randint(low, high) for _ in range(wanted * 2)]
@@ -605,7 +617,7 @@ async def choose_workload(pool: Any, rng: random.Random, samples: int) -> Worklo
         lme_open=int(lme["open"]),
         tracked=tracked,
         search_department=department,
-        search_gro=gros[department],
+        search_officer=int(searcher),
         mobiles=mobiles[:wanted],
     )
 
