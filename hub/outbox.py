@@ -96,19 +96,21 @@ def pg_insert_from(source: str, created_at: str, *, new_keys: bool = False) -> s
     )
 
 
+# The rows travel as one JSON array of [grievance id, connector, topic, payload, key, next
+# attempt at]: one parameter, encoded in one call. As six arrays the driver checked and
+# encoded every element (about 2.5 µs a row) on top of one encoder call per payload (2 µs).
 _PG_ROWS = (
-    "SELECT v.grievance_id, v.connector, v.topic, v.payload::jsonb, v.key, v.due"
-    " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],"
-    " $6::timestamptz[]) AS v(grievance_id, connector, topic, payload, key, due)"
+    "SELECT (r->>0)::bigint, r->>1, r->>2, r->3, r->>4, (r->>5)::timestamptz"
+    " FROM jsonb_array_elements($1::jsonb) AS r"
 )
 # a CTE so the driver reports the rows inserted (its INSERT tag parsing reads the OID)
 _PG_INSERT = {
     new_keys: "WITH written AS ("  # noqa: S608
-    + pg_insert_from(_PG_ROWS, "$7", new_keys=new_keys)
+    + pg_insert_from(_PG_ROWS, "$2", new_keys=new_keys)
     + " RETURNING 1) SELECT count(*) AS n FROM written"
     for new_keys in (False, True)
 }
-# one encoder for every payload: json.dumps with options builds a new one per call
+# one encoder for every batch: json.dumps with options builds a new one per call
 _to_json = json.JSONEncoder(ensure_ascii=False).encode
 _PG_BATCH = 20000
 
@@ -153,18 +155,31 @@ async def write_new(rows: list[OutboxRow], *, new_keys: bool = False) -> int:
 
 async def _pg_insert(conn: Any, batch: list[OutboxRow], new_keys: bool) -> int:
     rows = await conn.execute_query_dict(
-        _PG_INSERT[new_keys],
-        [
-            [row.grievance_id for row in batch],
-            [row.connector for row in batch],
-            [row.topic for row in batch],
-            [_to_json(row.payload) for row in batch],
-            [row.idempotency_key for row in batch],
-            [row.next_attempt_at for row in batch],
-            dt.datetime.now(dt.UTC),
-        ],
+        _PG_INSERT[new_keys], [_pg_rows_json(batch), dt.datetime.now(dt.UTC)]
     )
     return int(rows[0]["n"])
+
+
+def _pg_rows_json(batch: list[OutboxRow]) -> str:
+    """The rows as ``_PG_ROWS`` reads them. A time as an ISO string in UTC, as the driver
+    would send it (a naive one is local time to both); a batch's rows mostly share one."""
+    stamps = {
+        moment: moment.astimezone(dt.UTC).isoformat()
+        for moment in {row.next_attempt_at for row in batch}
+    }
+    return _to_json(
+        [
+            [
+                row.grievance_id,
+                row.connector,
+                row.topic,
+                row.payload,
+                row.idempotency_key,
+                stamps[row.next_attempt_at],
+            ]
+            for row in batch
+        ]
+    )
 
 
 def backoff(attempt: int, cap_seconds: int, rng: random.Random | None = None) -> dt.timedelta:
