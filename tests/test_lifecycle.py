@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import random
 import re
 from typing import Any
@@ -440,6 +441,25 @@ async def test_an_action_racing_an_escalation_step_is_stale_and_undoes_nothing(
     assert (resolved.status, resolved.escalation_level, resolved.escalate_at) == (
         S.RESOLVED, 1, None,
     )  # fmt: skip
+
+
+async def test_passes_collect_garbage_less_often_and_then_as_before(
+    rt: Runtime, people: People, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    filed = await file(rt, people.asha)
+    await breach([filed.id], dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+    before = gc.get_threshold()
+    seen: list[int] = []
+    batch = escalation._Job._batch
+
+    async def watched(job: Any) -> Any:
+        seen.append(gc.get_threshold()[0])
+        return await batch(job)
+
+    monkeypatch.setattr(escalation._Job, "_batch", watched)
+    await asyncio.gather(*(escalation.escalate_due(rt.settings) for _ in range(3)))
+    assert seen and min(seen) >= escalation.PASS_GC_THRESHOLD
+    assert gc.get_threshold() == before  # the last pass out restores it
 
 
 async def test_a_supervisor_escalates_by_hand(rt: Runtime, people: People, staff: Staff) -> None:

@@ -682,6 +682,14 @@ DUE_COUNT = (
     " WHERE g.status = ANY($1::varchar[]) AND e.escalate_at <= $2"
 )
 BROKERS = ("none", "memory", "redis")
+# what decides how much a pass writes and how often it waits on checkpoints
+SERVER_SETTINGS = (
+    "shared_buffers",
+    "max_wal_size",
+    "checkpoint_timeout",
+    "wal_compression",
+    "synchronous_commit",
+)
 
 
 @dataclass(frozen=True)
@@ -706,6 +714,8 @@ class EscalationRun:
     batch: int | None = None
     workers: int | None = None
     error: str = ""
+    # the server settings that govern a write-heavy pass, so a figure can be read in context
+    server: dict[str, str] = field(default_factory=dict)
 
     def figures(self) -> dict[str, Any]:
         rate = (
@@ -725,6 +735,7 @@ class EscalationRun:
             "batch": self.batch,
             "workers": self.workers,
             "target_s": ESCALATION_TARGET_S,
+            "server": self.server,
             "ok": self.ok,
             **({"error": self.error} if self.error else {}),
         }
@@ -768,6 +779,7 @@ def run_escalation(
             f"updates to {f['broker']}), {f['due_after']} still due; target <= "
             f"{ESCALATION_TARGET_S:.0f} s: {'PASS' if run.ok else 'FAIL'}"
         )
+        print("  server: " + ", ".join(f"{k}={v}" for k, v in run.server.items()))
     if as_json:
         print(json.dumps(f))
     return 0 if run.ok else 1
@@ -798,6 +810,7 @@ async def escalation_run(
             )
         )
         run.due = int(await conn.fetchval(DUE_COUNT, statuses, now))
+        run.server = {name: str(await conn.fetchval(f"SHOW {name}")) for name in SERVER_SETTINGS}
     finally:
         await conn.close()
     try:

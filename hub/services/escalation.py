@@ -28,9 +28,11 @@ same steps one row at a time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import gc
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -320,10 +322,37 @@ async def escalate_due(
     officers = await Officers.load()
     postgres = connections.get("default").capabilities.dialect == "postgres"
     job = _Job(settings, moment, max(1, batch), officers, _Matrices(), stats, broker, postgres)
-    await asyncio.gather(*(job.work() for _ in range(max(1, workers) if postgres else 1)))
+    with _fewer_collections():
+        await asyncio.gather(*(job.work() for _ in range(max(1, workers) if postgres else 1)))
     if stats.escalated:
         logger.info("escalated %s grievances in %s batches", stats.escalated, stats.batches)
     return stats
+
+
+# A pass allocates millions of short-lived objects that form no cycles. With the collector's
+# default thresholds its full collections ran a dozen times per 100,000 steps, freed next to
+# nothing and took a fifth of the pass's CPU; while any pass runs in the process, the
+# youngest generation is collected after this many allocations instead.
+PASS_GC_THRESHOLD = 50_000
+_passes = 0
+_saved_threshold: tuple[int, int, int] | None = None
+
+
+@contextlib.contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Raise gen0's threshold for the running passes; the last one out restores it."""
+    global _passes, _saved_threshold
+    if _passes == 0:
+        _saved_threshold = gc.get_threshold()
+        gc.set_threshold(max(PASS_GC_THRESHOLD, _saved_threshold[0]), *_saved_threshold[1:])
+    _passes += 1
+    try:
+        yield
+    finally:
+        _passes -= 1
+        if _passes == 0 and _saved_threshold is not None:
+            gc.set_threshold(*_saved_threshold)
+            _saved_threshold = None
 
 
 class _Matrices:
