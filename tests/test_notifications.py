@@ -207,9 +207,9 @@ async def change(ids: list[int], **changes: Any) -> None:
 
 async def rows_of(ids: list[int]) -> list[Grievance]:
     """The grievances as stored now, with their ladders, in id order."""
-    rows = await Grievance.filter(id__in=ids).order_by("id")
-    await escalation.attach_all(rows)
-    return rows
+    return [
+        await escalation.attached(row) for row in await Grievance.filter(id__in=ids).order_by("id")
+    ]
 
 
 async def act(

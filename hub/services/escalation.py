@@ -137,17 +137,6 @@ async def attached(grievance: Grievance) -> Grievance:
     return attach(grievance, await Escalation.get(grievance_id=grievance.id))
 
 
-async def attach_all(grievances: Sequence[Grievance]) -> None:
-    """One query for a page of grievances."""
-    missing = [g.id for g in grievances if g._ladder is None]
-    if not missing:
-        return
-    ladders = {e.grievance_id: e for e in await Escalation.filter(grievance_id__in=missing)}
-    for grievance in grievances:
-        if grievance._ladder is None:
-            attach(grievance, ladders[grievance.id])
-
-
 @dataclass
 class Officers:
     """Who answers at each level: by office for GROs and LMEs, by department above."""

@@ -14,7 +14,7 @@ import datetime as dt
 import functools
 import heapq
 import string
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -314,11 +314,6 @@ def _side(grievance: GrievanceView, event: EventView) -> Side:
     return Side.CITIZEN if event.actor_role in _CITIZEN_SIDE else Side.OFFICER
 
 
-def rules_for(grievance: GrievanceView, event: EventView) -> tuple[Rule, ...]:
-    side = _side(grievance, event)
-    return _rules(str(event.action), str(event.to_status), side)
-
-
 @functools.cache
 def _rules(action_name: str, to_status: str, side: Side) -> tuple[Rule, ...]:
     """The rules matching an (action, status reached, side): the same for every event alike."""
@@ -591,26 +586,10 @@ _FILLS: dict[str, _Fill] = {
 }
 
 
-def event_context(
-    grievance: GrievanceView,
-    event: EventView,
-    language: str,
-    directory: _Directory,
-    needed: Collection[str] | None = None,
-) -> dict[str, str]:
-    """The placeholders an event template may use (or those ``needed``), in ``language``."""
-    names = _FILLS.keys() if needed is None else needed
-    return {
-        name: fill(grievance, event, language, directory)
-        for name in names
-        if (fill := _FILLS.get(name)) is not None
-    }
-
-
 @dataclass(frozen=True, slots=True, eq=False)  # eq=False: hashed by identity, cheaply
 class _Form:
     """An event template in one language with its placeholders' fills: what its messages
-    share whatever the grievance (``Catalogue.render`` and ``event_context``, looked up once)."""
+    share whatever the grievance, looked up once."""
 
     template: str
     language: str
