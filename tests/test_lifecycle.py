@@ -11,7 +11,9 @@ import random
 import re
 from typing import Any
 
+import asyncpg
 import pytest
+from tortoise import connections
 
 from auth.actor import Actor
 from hub import pubsub
@@ -407,6 +409,66 @@ async def test_concurrent_batched_runs_escalate_each_grievance_once_with_everyth
     assert len(officer) < len(filed)
 
 
+async def test_a_pass_sweeps_due_grievances_in_rounds_in_id_order_past_rows_held_elsewhere(
+    rt: Runtime, people: People, staff: Staff, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a pass takes the longest overdue first, a round at a time, and claims
+    each round in id order (the order of the pages a step writes). A row another
+    transaction holds (an officer acting on it) is skipped, not waited for or looped on,
+    and the next pass takes it."""
+    filed = [await file(rt, people.asha) for _ in range(7)]
+    for grievance in filed:
+        await act(
+            rt, people.udd_gro, Action.ASSIGN, grievance.registration_number,
+            assignee_id=staff.lme.id,
+        )  # fmt: skip
+    now = dt.datetime.now(dt.UTC)
+    # the newest filed is the longest overdue: escalate_at order runs against id order
+    for age, grievance in enumerate(filed):
+        await breach([grievance.id], now - dt.timedelta(hours=1 + age))
+    postgres = connections.get("default").capabilities.dialect == "postgres"
+    held = filed[3].id
+    asked: list[tuple[list[int], list[int]]] = []  # (the batch's ids, the rows claimed)
+    claim = escalation._claim_pg
+
+    async def watched(conn: Any, at: dt.datetime, batch: int, *, ids: list[int]) -> Any:
+        rows = await claim(conn, at, batch, ids=ids)
+        asked.append((ids, [row.id for row in rows]))
+        return rows
+
+    monkeypatch.setattr(escalation, "_claim_pg", watched)
+    monkeypatch.setattr(escalation, "ROUND", 4)
+    holder = await asyncpg.connect(rt.settings.database_url) if postgres else None
+    try:
+        if holder is not None:  # an officer's transaction holds one ladder row
+            await holder.execute("BEGIN")
+            await holder.execute(
+                "SELECT 1 FROM grievance_escalation WHERE grievance_id = $1 FOR UPDATE", held
+            )
+        stats = await escalation.escalate_due(rt.settings, batch=2, workers=2)
+    finally:
+        if holder is not None:
+            await holder.execute("ROLLBACK")
+            await holder.close()
+    moved = {g.id for g in filed if (await reloaded(g.id)).escalation_level == 1}
+    if not postgres:  # one writer, nothing held: the ORM's claim, oldest first
+        assert stats.escalated == len(filed) and moved == {g.id for g in filed} and not asked
+        return
+    assert stats.escalated == len(filed) - 1 and moved == {g.id for g in filed} - {held}
+    i = [g.id for g in filed]
+    # round one: the four longest overdue (the newest four) in id order, two batches at a
+    # time; round two: the three left and the held row; round three: the held row alone,
+    # which moves nothing and ends the pass
+    batches = [ids for ids, _ in asked]
+    assert sorted(batches[:2]) == [i[3:5], i[5:7]]
+    assert sorted(batches[2:4]) == [i[0:2], i[2:4]]
+    assert batches[4:] == [[held]]
+    assert all(held not in rows and rows == sorted(rows) for _, rows in asked)
+    # released, the held row is due as before: the next pass takes it
+    assert (await escalation.escalate_due(rt.settings)).escalated == 1
+    assert (await reloaded(held)).escalation_level == 1
+
+
 async def test_an_action_racing_an_escalation_step_is_stale_and_undoes_nothing(
     rt: Runtime, people: People, staff: Staff, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -452,9 +514,9 @@ async def test_passes_collect_garbage_less_often_and_then_as_before(
     seen: list[int] = []
     batch = escalation._Job._batch
 
-    async def watched(job: Any) -> Any:
+    async def watched(job: Any, claim: Any) -> Any:
         seen.append(gc.get_threshold()[0])
-        return await batch(job)
+        return await batch(job, claim)
 
     monkeypatch.setattr(escalation._Job, "_batch", watched)
     await asyncio.gather(*(escalation.escalate_due(rt.settings) for _ in range(3)))
