@@ -321,8 +321,11 @@ class Attachment(Model):
 # Something that must reach another system, written with the change that caused it.
 class OutboxMessage(Model):
     id = fields.BigIntField(primary_key=True)
+    # no constraint in the database: a message is written in the transaction of an event,
+    # whose own key already holds the grievance (and grievances are never deleted); checking
+    # it again for every message was a fifth of the database's work in an escalation pass
     grievance: fields.ForeignKeyNullableRelation[Grievance] = fields.ForeignKeyField(
-        "hub.Grievance", related_name="outbox", null=True, on_delete=RESTRICT
+        "hub.Grievance", related_name="outbox", null=True, on_delete=RESTRICT, db_constraint=False
     )
     connector = fields.CharField(max_length=64)
     topic = fields.CharField(max_length=64)

@@ -13,7 +13,7 @@ from tortoise.migrations.executor import MigrationTarget
 
 from hub import db
 from hub.app import create_app
-from hub.models import Escalation, Grievance, GrievanceEvent
+from hub.models import Escalation, Grievance, GrievanceEvent, OutboxMessage
 from hub.services import escalation
 from hub.settings import Settings
 from tests.conftest import create_pg_database, drop_pg_database, pg_url
@@ -55,6 +55,7 @@ async def test_fresh_database_is_refused_until_migrated(
             "hub.0003_lifecycle",
             "hub.0004_auth",
             "hub.0005_escalation_apart",
+            "hub.0006_outbox_key_unchecked",
         ]
         assert await db.migrate(fresh) == []  # idempotent
     finally:
@@ -105,6 +106,79 @@ async def test_escalations_move_to_their_own_rows_with_nothing_lost(
         assert await GrievanceEvent.filter(grievance_id=1).count() == 1
         with pytest.raises(IntegrityError):  # the timeline's RESTRICT holds again
             await Grievance.filter(id=1).delete()
+    finally:
+        await db.connect(settings)  # hand the session its database back
+        if pg_name:
+            await drop_pg_database(pg_name)
+
+
+_OUTBOX_ROWS = (
+    "INSERT INTO outbox_message (grievance_id, connector, topic, payload, idempotency_key,"
+    " status, attempts, next_attempt_at, last_error, created_at) VALUES"
+    " (1, 'sms', 'notify.filed', '{\"to\": \"+919900000001\"}', 'KA-UDD-2026-0000001:1:1:sms',"
+    " 'PENDING', 0, '2026-01-01T00:00:00+00:00', '', '2026-01-01T00:00:00+00:00'),"
+    " (NULL, 'email', 'notify.summary', '{}', 'summary:2026-01-01:2:email', 'DEAD', 5,"
+    " '2026-01-01T00:00:00+00:00', 'refused', '2026-01-01T00:00:00+00:00')"
+)
+_OUTBOX_INDEXES = {"idx_outbox_mess_status_4d04e0", "idx_outbox_mess_grievan_7df6a4"}
+
+
+async def _outbox_catalogue() -> tuple[bool, set[str]]:
+    """Whether the outbox's grievance key is a constraint, and the outbox's index names."""
+    conn = connections.get("default")
+    if conn.capabilities.dialect == "postgres":
+        _, keys = await conn.execute_query(
+            "SELECT 1 FROM pg_constraint WHERE conrelid = 'outbox_message'::regclass"
+            " AND contype = 'f'"
+        )
+        _, indexes = await conn.execute_query(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'outbox_message'"
+        )
+        return bool(keys), {row["indexname"] for row in indexes}
+    _, keys = await conn.execute_query("PRAGMA foreign_key_list(outbox_message)")
+    _, indexes = await conn.execute_query("PRAGMA index_list(outbox_message)")
+    return bool(keys), {row["name"] for row in indexes}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_the_outbox_key_goes_unchecked_with_every_message_kept(
+    backend: str, tmp_path: Path, settings: Settings
+) -> None:
+    """0006 on a database with messages: the rows, their ids and the dispatcher's indexes
+    stay, new ids carry on after the old; undone, the constraint is back."""
+    pg_name = await create_pg_database() if backend == "postgres" else None
+    url = pg_url(pg_name) if pg_name else f"sqlite://{tmp_path / 'old.sqlite3'}"
+    old = settings.replace(database_url=url)
+    try:
+        await db.connect(old)
+        conn = connections.get("default")
+        await db._executor().migrate([MigrationTarget("hub", "0004_auth")])
+        for statement in _OLD_ROWS:
+            await conn.execute_query(statement)
+        await db._executor().migrate([MigrationTarget("hub", "0005_escalation_apart")])
+        await conn.execute_query(_OUTBOX_ROWS)
+        assert (await _outbox_catalogue())[0]
+        await db._executor().migrate()
+        checked, indexes = await _outbox_catalogue()
+        assert not checked and indexes >= _OUTBOX_INDEXES
+        rows = (
+            await OutboxMessage.all()
+            .order_by("id")
+            .values_list("id", "grievance_id", "idempotency_key", "status", "attempts", "payload")
+        )
+        assert rows == [
+            (1, 1, "KA-UDD-2026-0000001:1:1:sms", "PENDING", 0, {"to": "+919900000001"}),
+            (2, None, "summary:2026-01-01:2:email", "DEAD", 5, {}),
+        ]
+        later = await OutboxMessage.create(
+            grievance_id=1, connector="sms", topic="notify.x", payload={},
+            idempotency_key="later", next_attempt_at=dt.datetime.now(dt.UTC),
+        )  # fmt: skip
+        assert later.id == 3
+        await db._executor().migrate([MigrationTarget("hub", "0005_escalation_apart")])
+        checked, indexes = await _outbox_catalogue()
+        assert checked and indexes >= _OUTBOX_INDEXES
+        assert await OutboxMessage.all().count() == 3
     finally:
         await db.connect(settings)  # hand the session its database back
         if pg_name:
