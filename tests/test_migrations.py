@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.migrations.autodetector import MigrationAutodetector
 from tortoise.migrations.executor import MigrationTarget
@@ -81,21 +84,34 @@ _OLD_ROWS = (
 )
 
 
+@contextlib.asynccontextmanager
+async def _at_0004_with_rows(
+    backend: str, tmp_path: Path, settings: Settings
+) -> AsyncIterator[BaseDBAsyncClient]:
+    """A database of this backend migrated to 0004 and holding ``_OLD_ROWS``, connected for
+    the block; the session's own database is connected again after it."""
+    pg_name = await create_pg_database() if backend == "postgres" else None
+    url = pg_url(pg_name) if pg_name else f"sqlite://{tmp_path / 'old.sqlite3'}"
+    try:
+        await db.connect(settings.replace(database_url=url))
+        conn = connections.get("default")
+        await db._executor().migrate([MigrationTarget("hub", "0004_auth")])
+        for statement in _OLD_ROWS:
+            await conn.execute_query(statement)
+        yield conn
+    finally:
+        await db.connect(settings)  # hand the session its database back
+        if pg_name:
+            await drop_pg_database(pg_name)
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 async def test_escalations_move_to_their_own_rows_with_nothing_lost(
     backend: str, tmp_path: Path, settings: Settings
 ) -> None:
     """0005 on a database with grievances: each one's ladder is copied as it stood, and on
     SQLite (which rebuilds the table) the timeline still points at it and keys are back on."""
-    pg_name = await create_pg_database() if backend == "postgres" else None
-    url = pg_url(pg_name) if pg_name else f"sqlite://{tmp_path / 'old.sqlite3'}"
-    old = settings.replace(database_url=url)
-    try:
-        await db.connect(old)
-        conn = connections.get("default")
-        await db._executor().migrate([MigrationTarget("hub", "0004_auth")])
-        for statement in _OLD_ROWS:
-            await conn.execute_query(statement)
+    async with _at_0004_with_rows(backend, tmp_path, settings):
         await db._executor().migrate()
         ladder = await Escalation.get(grievance_id=1)
         assert (ladder.level, ladder.officer_id) == (1, 2)
@@ -106,10 +122,6 @@ async def test_escalations_move_to_their_own_rows_with_nothing_lost(
         assert await GrievanceEvent.filter(grievance_id=1).count() == 1
         with pytest.raises(IntegrityError):  # the timeline's RESTRICT holds again
             await Grievance.filter(id=1).delete()
-    finally:
-        await db.connect(settings)  # hand the session its database back
-        if pg_name:
-            await drop_pg_database(pg_name)
 
 
 _OUTBOX_ROWS = (
@@ -146,15 +158,7 @@ async def test_the_outbox_key_goes_unchecked_with_every_message_kept(
 ) -> None:
     """0006 on a database with messages: the rows, their ids and the dispatcher's indexes
     stay, new ids carry on after the old; undone, the constraint is back."""
-    pg_name = await create_pg_database() if backend == "postgres" else None
-    url = pg_url(pg_name) if pg_name else f"sqlite://{tmp_path / 'old.sqlite3'}"
-    old = settings.replace(database_url=url)
-    try:
-        await db.connect(old)
-        conn = connections.get("default")
-        await db._executor().migrate([MigrationTarget("hub", "0004_auth")])
-        for statement in _OLD_ROWS:
-            await conn.execute_query(statement)
+    async with _at_0004_with_rows(backend, tmp_path, settings) as conn:
         await db._executor().migrate([MigrationTarget("hub", "0005_escalation_apart")])
         await conn.execute_query(_OUTBOX_ROWS)
         assert (await _outbox_catalogue())[0]
@@ -179,7 +183,3 @@ async def test_the_outbox_key_goes_unchecked_with_every_message_kept(
         checked, indexes = await _outbox_catalogue()
         assert checked and indexes >= _OUTBOX_INDEXES
         assert await OutboxMessage.all().count() == 3
-    finally:
-        await db.connect(settings)  # hand the session its database back
-        if pg_name:
-            await drop_pg_database(pg_name)
