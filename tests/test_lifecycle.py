@@ -431,8 +431,8 @@ async def test_a_pass_sweeps_due_grievances_in_rounds_in_id_order_past_rows_held
     asked: list[tuple[list[int], list[int]]] = []  # (the batch's ids, the rows claimed)
     claim = escalation._claim_pg
 
-    async def watched(conn: Any, at: dt.datetime, batch: int, *, ids: list[int]) -> Any:
-        rows = await claim(conn, at, batch, ids=ids)
+    async def watched(conn: Any, at: dt.datetime, *, ids: list[int]) -> Any:
+        rows = await claim(conn, at, ids=ids)
         asked.append((ids, [row.id for row in rows]))
         return rows
 

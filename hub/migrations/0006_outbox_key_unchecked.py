@@ -47,26 +47,26 @@ def _sqlite_remake(references: str) -> list[str]:
     ]
 
 
-async def _run(schema_editor, postgres: str, sqlite: list[str]) -> None:
+async def _run(schema_editor, postgres: list[str], sqlite: list[str]) -> None:
     conn = schema_editor.client
     # execute_query, not execute_script: on SQLite a script commits whatever came before it
-    for statement in [postgres] if conn.capabilities.dialect == "postgres" else sqlite:
+    for statement in postgres if conn.capabilities.dialect == "postgres" else sqlite:
         await conn.execute_query(statement)
 
 
 async def _unchecked(apps, schema_editor):
-    await _run(schema_editor, _PG_DROP, _sqlite_remake(""))
+    await _run(schema_editor, [_PG_DROP], _sqlite_remake(""))
 
 
 async def _checked(apps, schema_editor):
     references = ' REFERENCES "grievance" ("id") ON DELETE RESTRICT'
-    await _run(schema_editor, _PG_ADD, _sqlite_remake(references))
+    await _run(schema_editor, [_PG_ADD], _sqlite_remake(references))
 
 
 # Tortoise's AlterField rebuilds the table on SQLite and loses its indexes: undoing it runs
 # after _checked, so the indexes are made again last.
 async def _sqlite_indexes(apps, schema_editor):
-    await _run(schema_editor, "SELECT 1", list(_INDEXES))
+    await _run(schema_editor, [], list(_INDEXES))
 
 
 class Migration(migrations.Migration):

@@ -295,8 +295,8 @@ class StepEvent:
     actor_role: str = Role.SYSTEM.value
 
 
-# claims a batch: (connection, now, batch size) -> the claimed rows, locked
-_Claim = Callable[[Any, dt.datetime, int], Awaitable[list["Due"]]]
+# claims a batch: (connection, now) -> the claimed rows, locked
+_Claim = Callable[[Any, dt.datetime], Awaitable[list["Due"]]]
 
 
 @dataclass(slots=True)
@@ -331,7 +331,8 @@ async def escalate_due(
         if postgres:
             await job.sweep(max(1, workers))
         else:
-            await job.work(itertools.repeat(_claim_orm))  # until a claim finds none
+            next_due = functools.partial(_claim_orm, batch=job.batch)
+            await job.work(itertools.repeat(next_due))  # until a claim finds none
     if stats.escalated:
         logger.info("escalated %s grievances in %s batches", stats.escalated, stats.batches)
     return stats
@@ -427,7 +428,7 @@ class _Job:
 
     async def _batch(self, claim: _Claim) -> tuple[int, list[tuple[Due, StepEvent]]]:
         async with in_transaction() as conn:
-            rows = await claim(conn, self.now, self.batch)
+            rows = await claim(conn, self.now)
             if not rows:
                 return 0, []
             moves, tops = await self._plan(rows)
@@ -501,7 +502,7 @@ _PG_CLAIM = (  # constant SQL; the values are parameters
 _OPEN = sorted(str(status) for status in OPEN_STATUSES)
 
 
-async def _claim_pg(conn: Any, now: dt.datetime, batch: int, *, ids: list[int]) -> list[Due]:
+async def _claim_pg(conn: Any, now: dt.datetime, *, ids: list[int]) -> list[Due]:
     _, rows = await conn.execute_query(_PG_CLAIM, [ids, now, _OPEN])
     return [Due(*row) for row in rows]
 
@@ -595,7 +596,7 @@ def _moved(move: _Move, event_id: int, now: dt.datetime) -> tuple[Due, StepEvent
 # --- SQLite (and any other database): the same steps, one row at a time -------------------
 
 
-async def _claim_orm(conn: Any, now: dt.datetime, batch: int) -> list[Due]:
+async def _claim_orm(conn: Any, now: dt.datetime, *, batch: int) -> list[Due]:
     rows = (
         await Escalation.filter(escalate_at__lte=now, grievance__status__in=list(OPEN_STATUSES))
         .order_by("escalate_at", "grievance_id")
