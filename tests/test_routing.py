@@ -72,6 +72,12 @@ def test_danda_ends_a_word() -> None:
     assert term_set("पानी।") == term_set("पानी")
 
 
+def test_hindi_function_words_and_a_letters_courtesies_route_nothing() -> None:
+    letter = "सेवा में, आदरणीय महोदय, विषय: राशन कार्ड हेतु निवेदन एवं पेंशन तथा गैस"
+    assert term_set(letter) == term_set("सेवा विषय राशन कार्ड पेंशन गैस")
+    assert not term_set("मे अतः अथवा इत्यादि सादर धन्यवाद")
+
+
 def test_html_character_references_are_read() -> None:
     assert words("Hon&#39;ble Sir, &quot;no water&quot;") == ["hon", "ble", "sir", "no", "water"]
 
