@@ -626,21 +626,24 @@ def with_references(
 ) -> FloatArray:
     """Department probabilities once the text's quoted registration numbers are known.
 
-    Bayes' rule with the quote as evidence: each quoted department's probability is
-    multiplied by the odds a quote lends it. Those odds are set so that, were the words
-    no help, a quoted department would be right ``rate`` of the time, shared among the
-    quoted departments by their share of the quotes. Words that agree with the quote
-    make it surer still; words that point elsewhere can still outweigh it."""
-    quoted = np.array([named.get(code, 0.0) for code in departments])
-    count = int(np.count_nonzero(quoted))
-    if count == 0 or count == len(departments):
+    A mixture, not a product: with probability ``rate`` (how often, in history, a quote
+    named the department a grievance belonged to) the right department is among the
+    quoted ones, and the words choose among them, each weighed by its share of the
+    quotes (a masked number that fits k departments gives each 1/k); otherwise the
+    words alone decide. Multiplying the words' probability by the quote's odds instead
+    counts the same evidence twice when both point the same way (a follow-up repeats
+    its first grievance's words), and made quoting texts far surer than they were right.
+    Words that agree with the quote still make it surer than either alone, and words
+    that point elsewhere keep ``1 - rate`` of their weight."""
+    shares = np.array([named.get(code, 0.0) for code in departments])
+    quoted = shares > 0
+    if not quoted.any() or quoted.all():
         return probs
     base = probs if probs.sum() > 0 else np.full(len(departments), 1.0 / len(departments))
+    base = np.maximum(base, PROBABILITY_FLOOR)
     rate = min(max(rate, 1e-3), 1.0 - 1e-3)
-    # a department holding the whole quote, against one of the others, when words are mute
-    odds = rate / (1.0 - rate) * (len(departments) - count)
-    lift = np.where(quoted > 0, odds * quoted, 1.0)
-    posterior: FloatArray = np.maximum(base, PROBABILITY_FLOOR) * lift
+    within = shares * base
+    posterior: FloatArray = rate * within / float(within.sum()) + (1.0 - rate) * base
     return posterior / float(posterior.sum())
 
 

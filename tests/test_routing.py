@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from hub.enums import Action, Channel, GrievanceStatus, Role, UserKind
@@ -14,7 +15,15 @@ from hub.runtime import Runtime
 from hub.services import routing
 from hub.services.grievances import FilingData, file_grievance
 from hub.services.taxonomy import load_rule_set
-from routing_rules.ranker import Example, HistoryModel, NodeInfo, Router, TaxonomyIndex, explain
+from routing_rules.ranker import (
+    Example,
+    HistoryModel,
+    NodeInfo,
+    Router,
+    TaxonomyIndex,
+    explain,
+    with_references,
+)
 from routing_rules.references import candidates, find_references, format_pattern
 from routing_rules.rules import read_rules
 from routing_rules.text import term_set, words
@@ -263,6 +272,23 @@ def test_a_bare_quoted_number_is_still_routed(sample_router: Router) -> None:
     assert found.departments[0][0] == "UDD" and found.suggestions
     assert found.suggestions[0].category is None  # the department, not a guessed category
     assert sample_router.suggest("KA-UDD-2026-0000007 ???").suggestions == []
+
+
+def test_a_quote_is_trusted_as_often_as_history_says_quotes_are_right() -> None:
+    departments = ["UDD", "WSD", "PWD"]
+    words = np.array([0.6, 0.3, 0.1])
+    # the quote names WSD; quotes were right 80% of the time: the words keep the rest
+    posterior = with_references(words, departments, {"WSD": 1.0}, 0.8)
+    assert posterior == pytest.approx([0.2 * 0.6, 0.8 + 0.2 * 0.3, 0.2 * 0.1])
+    # a follow-up repeating its first grievance's words is not counted twice
+    agreeing = with_references(np.array([0.05, 0.9, 0.05]), departments, {"WSD": 1.0}, 0.8)
+    assert 0.9 < agreeing[1] == pytest.approx(0.98)
+    # a masked number that fits UDD and PWD: the words choose between them
+    masked = with_references(words, departments, {"UDD": 0.5, "PWD": 0.5}, 0.8)
+    assert masked == pytest.approx([0.8 * 6 / 7 + 0.12, 0.06, 0.8 / 7 + 0.02])
+    # words that say nothing: the quote's share of the rate, the rest spread evenly
+    mute = with_references(np.zeros(3), departments, {"WSD": 1.0}, 0.8)
+    assert mute == pytest.approx([0.2 / 3, 0.8 + 0.2 / 3, 0.2 / 3])
 
 
 def test_how_much_a_quote_counts_is_learned(sample_router: Router) -> None:
