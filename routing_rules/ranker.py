@@ -48,6 +48,7 @@ IntArray = npt.NDArray[np.int64]
 
 NAME_DECAY = 0.8  # an ancestor's name counts 0.8 ** distance
 KEYWORD_WEIGHT = 1.5  # keywords and synonyms of the leaf or any ancestor
+FIELD_WEIGHT = 0.5  # labels of the fields a category's form asks for (PPO number, UAN)
 LEAF_IDF_SHARE = 0.2  # department-level rarity first, leaf-level rarity a little
 FUZZY_WEIGHT = 0.8
 TREE_ONLY_SHARPNESS = 5.5  # softmax scale for tree scores when no model is trained
@@ -74,6 +75,7 @@ class NodeInfo:
     keywords: tuple[str, ...] = ()
     synonyms: tuple[str, ...] = ()
     destination: str = ""
+    fields: tuple[str, ...] = ()  # labels of the input fields its form asks for
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ class Match:
 
     word: str  # what the citizen wrote
     term: str  # the term it became
-    source: str  # "name" | "keyword" | "synonym" | "learned"
+    source: str  # "name" | "keyword" | "synonym" | "field" | "learned" | "reference"
     node: str  # the node whose wording matched ("" for learned words)
     via: str = ""  # "" | "lexicon" | "fuzzy"
     weight: float = 0.0
@@ -146,6 +148,7 @@ class TaxonomyIndex:
                 "name": {t for name in node.names.values() for t in _terms_of(name)},
                 "keyword": {t for k in node.keywords for t in _terms_of(k)},
                 "synonym": {t for s in node.synonyms for t in _terms_of(s)},
+                "field": {t for f in node.fields for t in _terms_of(f)},
             }
 
         docs: list[dict[str, float]] = []
@@ -157,6 +160,8 @@ class TaxonomyIndex:
                     doc[term] = max(doc.get(term, 0.0), NAME_DECAY**distance)
                 for term in own["keyword"] | own["synonym"]:
                     doc[term] = max(doc.get(term, 0.0), KEYWORD_WEIGHT)
+                for term in own["field"]:
+                    doc[term] = max(doc.get(term, 0.0), FIELD_WEIGHT * NAME_DECAY**distance)
             docs.append(doc)
 
         dept_df: dict[str, set[int]] = {}
@@ -291,9 +296,12 @@ class TaxonomyIndex:
             for item in query:
                 if item.term in found:
                     continue
-                for source in ("keyword", "synonym", "name"):
+                for source in ("keyword", "synonym", "name", "field"):
                     if item.term in own[source]:
-                        base = KEYWORD_WEIGHT if source != "name" else NAME_DECAY**distance
+                        base = {
+                            "name": NAME_DECAY**distance,
+                            "field": FIELD_WEIGHT * NAME_DECAY**distance,
+                        }.get(source, KEYWORD_WEIGHT)
                         found[item.term] = Match(
                             word=item.word,
                             term=item.term,
@@ -306,6 +314,11 @@ class TaxonomyIndex:
                         )
                         break
         return sorted(found.values(), key=lambda m: -m.weight)
+
+
+def field_labels(fields: Sequence[dict[str, Any]]) -> tuple[str, ...]:
+    """The labels of a category's input fields, as the taxonomy stores them."""
+    return tuple(str(f["label"]) for f in fields if isinstance(f, dict) and f.get("label"))
 
 
 def _terms_of(text: str) -> list[str]:
@@ -993,7 +1006,8 @@ def explain(suggestion: Suggestion, names: dict[str, str] | None = None) -> str:
             continue
         how = {"lexicon": " (Hindi/Hinglish)", "fuzzy": " (spelling corrected)"}.get(m.via, "")
         node = names.get(m.node, m.node)
-        parts.append(f"'{m.word}'{how} matched {m.source} of {node}")
+        source = "an input field" if m.source == "field" else m.source
+        parts.append(f"'{m.word}'{how} matched {source} of {node}")
     learned = [m.word for m in suggestion.matches if m.source == "learned"]
     if learned:
         parts.append(f"routed grievances taught: {', '.join(repr(w) for w in learned)}")

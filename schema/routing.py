@@ -22,7 +22,8 @@ class RouteMatch:
     word: str = strawberry.field(description="What the text said.")
     term: str = strawberry.field(description="The term it was compared as (stemmed).")
     source: str = strawberry.field(
-        description="name, keyword, synonym, learned, or reference (a quoted registration number)."
+        description="name, keyword, synonym, field (a label of the category's form, such as "
+        "'PPO Number'), learned, or reference (a quoted registration number)."
     )
     node: str = strawberry.field(
         description="Code of the taxonomy node that matched (a reference: the department)."

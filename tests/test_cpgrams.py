@@ -18,6 +18,7 @@ from tortoise import connections
 from hub.enums import Channel
 from hub.models import Department, Grievance, Office, TaxonomyHop, TaxonomyNode
 from hub.runtime import Runtime
+from hub.services import routing
 from hub.services.grievances import FilingData, file_grievance
 from hub.services.taxonomy import generation
 from hub.settings import Settings
@@ -241,6 +242,11 @@ async def test_admin_imports_the_fixture_and_a_reimport_changes_nothing(fresh: S
     assert [f["name"] for f in pension.input_fields] == ["PPONumber", "IFSC", "BankAccount"]
     assert pension.attributes == {"monitoring_code": "102", "mapping_code": "4501"}
     assert await TaxonomyHop.filter(category_from="90203", depends_on="RMS,SPC").exists()
+    # what a category's form asks for routes too: only pension forms ask for an IFSC code
+    [top, *_] = (await routing.suggest("ifsc mismatch")).suggestions
+    assert top.suggestion.category in ("90103", "90105")  # the leaves under field 11's
+    assert top.suggestion.matches[0].source == "field"
+    assert top.explanation.startswith("'ifsc' matched an input field of ")
 
     code, out, err = import_cpgrams(fresh, FIXTURE)
     assert code == 0, err

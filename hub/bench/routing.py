@@ -26,7 +26,14 @@ from typing import Any
 
 from routing_rules.cpgrams import read_cpgrams
 from routing_rules.overlays import CPGRAMS_KEYWORDS, apply_overlay, read_overlay
-from routing_rules.ranker import Example, HistoryModel, NodeInfo, Router, TaxonomyIndex
+from routing_rules.ranker import (
+    Example,
+    HistoryModel,
+    NodeInfo,
+    Router,
+    TaxonomyIndex,
+    field_labels,
+)
 from routing_rules.rules import RuleError, RuleSet
 
 _COLUMNS = ("id", "org_code", "text")
@@ -95,6 +102,7 @@ def node_infos(rules: RuleSet) -> list[NodeInfo]:
             keywords=n.keywords,
             synonyms=n.synonyms,
             destination=n.destination,
+            fields=field_labels(n.input_fields),
         )
         for n in rules.nodes
         if n.active

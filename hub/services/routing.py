@@ -37,6 +37,7 @@ from routing_rules.ranker import (
     Suggestion,
     TaxonomyIndex,
     explain,
+    field_labels,
 )
 from routing_rules.references import format_pattern
 from routing_rules.text import looks_binary
@@ -102,7 +103,15 @@ async def _taxonomy_nodes() -> tuple[list[NodeInfo], list[str], dict[str, dict[s
     dept_code = {int(i): str(c) for i, c, _ in departments}
     names = {str(c): dict(n or {}) for _, c, n in departments}
     rows = await TaxonomyNode.filter(active=True, department_id__in=list(dept_code)).values(
-        "id", "code", "parent_id", "department_id", "names", "keywords", "synonyms", "destination"
+        "id",
+        "code",
+        "parent_id",
+        "department_id",
+        "names",
+        "keywords",
+        "synonyms",
+        "destination",
+        "input_fields",
     )
     code_of = {int(r["id"]): str(r["code"]) for r in rows}
     nodes = []
@@ -117,6 +126,7 @@ async def _taxonomy_nodes() -> tuple[list[NodeInfo], list[str], dict[str, dict[s
                 keywords=tuple(r["keywords"] or ()),
                 synonyms=tuple(r["synonyms"] or ()),
                 destination=r["destination"] or "",
+                fields=field_labels(r["input_fields"] or ()),
             )
         )
     return nodes, sorted(dept_code.values()), names
