@@ -49,6 +49,7 @@ IntArray = npt.NDArray[np.int64]
 NAME_DECAY = 0.8  # an ancestor's name counts 0.8 ** distance
 KEYWORD_WEIGHT = 1.5  # keywords and synonyms of the leaf or any ancestor
 FIELD_WEIGHT = 0.5  # labels of the fields a category's form asks for (PPO number, UAN)
+assert KEYWORD_WEIGHT >= 1.0 >= FIELD_WEIGHT  # the index lays keywords over names and fields
 LEAF_IDF_SHARE = 0.2  # department-level rarity first, leaf-level rarity a little
 FUZZY_WEIGHT = 0.8
 TREE_ONLY_SHARPNESS = 5.5  # softmax scale for tree scores when no model is trained
@@ -151,46 +152,57 @@ class TaxonomyIndex:
                 "field": {t for f in node.fields for t in _terms_of(f)},
             }
 
+        # keywords and synonyms outweigh any name or field (KEYWORD_WEIGHT >= 1), so a node's
+        # keywords are laid over its leaves' documents last, as one dict update
+        keyword_weights = {
+            code: dict.fromkeys(own["keyword"] | own["synonym"], KEYWORD_WEIGHT)
+            for code, own in self.node_terms.items()
+        }
         docs: list[dict[str, float]] = []
         for leaf in leaves:
             doc: dict[str, float] = {}
-            for distance, code in enumerate(self.path(leaf.code)):
+            path = self.path(leaf.code)
+            for distance, code in enumerate(path):
                 own = self.node_terms[code]
-                for term in own["name"]:
-                    doc[term] = max(doc.get(term, 0.0), NAME_DECAY**distance)
-                for term in own["keyword"] | own["synonym"]:
-                    doc[term] = max(doc.get(term, 0.0), KEYWORD_WEIGHT)
-                for term in own["field"]:
-                    doc[term] = max(doc.get(term, 0.0), FIELD_WEIGHT * NAME_DECAY**distance)
+                for weight, owned in (
+                    (NAME_DECAY**distance, own["name"]),
+                    (FIELD_WEIGHT * NAME_DECAY**distance, own["field"]),
+                ):
+                    for term in owned:
+                        if doc.get(term, 0.0) < weight:
+                            doc[term] = weight
+            for code in path:
+                doc.update(keyword_weights[code])
             docs.append(doc)
 
-        dept_df: dict[str, set[int]] = {}
-        leaf_df: Counter[str] = Counter()
-        for i, doc in enumerate(docs):
-            for term in doc:
-                dept_df.setdefault(term, set()).add(int(self.leaf_dept[i]))
-                leaf_df[term] += 1
+        # every (term, leaf, weight) at once, grouped by term with leaves in order
+        vocabulary: dict[str, int] = {}
+        term_ids = np.array(
+            [vocabulary.setdefault(t, len(vocabulary)) for doc in docs for t in doc],
+            dtype=np.int64,
+        )
+        leaf_ids = np.repeat(np.arange(len(docs), dtype=np.int64), [len(d) for d in docs])
+        raw = np.fromiter((w for doc in docs for w in doc.values()), np.float64, len(term_ids))
+        order = np.argsort(term_ids, kind="stable")
+        bounds = np.cumsum(np.bincount(term_ids, minlength=len(vocabulary)))[:-1]
+        groups: tuple[list[IntArray], list[FloatArray]] = (
+            (np.split(leaf_ids[order], bounds), np.split(raw[order], bounds))
+            if vocabulary
+            else ([], [])  # np.split of nothing is one empty group
+        )
         n_dept, n_leaf = max(len(dept_codes), 1), max(len(leaves), 1)
-        self.idf = {
-            term: math.log((n_dept + 1) / (len(depts) + 0.5))
-            + LEAF_IDF_SHARE * math.log((n_leaf + 1) / (leaf_df[term] + 0.5))
-            for term, depts in dept_df.items()
-        }
-        postings: dict[str, tuple[list[int], list[float]]] = {}
-        for i, doc in enumerate(docs):
-            for term, weight in doc.items():
-                ids, weights = postings.setdefault(term, ([], []))
-                ids.append(i)
-                weights.append(weight * self.idf[term])
-        self.postings = {
-            term: (np.array(ids, dtype=np.int64), np.array(ws, dtype=np.float64))
-            for term, (ids, ws) in postings.items()
-        }
+        self.idf: dict[str, float] = {}
+        self.postings: dict[str, tuple[IntArray, FloatArray]] = {}
         # per department: how many of its leaves use each term, as a unit TF-IDF vector (the
         # centroid of its wording) and as a share of PRIOR_MASS words (a naive Bayes prior)
         dept_counts: dict[str, tuple[IntArray, FloatArray]] = {}
-        for term, (leaf_ids, _) in self.postings.items():
-            found, times = np.unique(self.leaf_dept[leaf_ids], return_counts=True)
+        for term, ids, weights in zip(vocabulary, *groups, strict=True):
+            found, times = np.unique(self.leaf_dept[ids], return_counts=True)
+            idf = math.log((n_dept + 1) / (len(found) + 0.5)) + LEAF_IDF_SHARE * math.log(
+                (n_leaf + 1) / (len(ids) + 0.5)
+            )
+            self.idf[term] = idf
+            self.postings[term] = (ids, weights * idf)
             dept_counts[term] = (found.astype(np.int64), times.astype(np.float64))
         norm = np.zeros(len(dept_codes))
         total = np.zeros(len(dept_codes))
