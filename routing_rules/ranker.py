@@ -164,11 +164,9 @@ class TaxonomyIndex:
             path = self.path(leaf.code)
             for distance, code in enumerate(path):
                 own = self.node_terms[code]
-                for weight, owned in (
-                    (NAME_DECAY**distance, own["name"]),
-                    (FIELD_WEIGHT * NAME_DECAY**distance, own["field"]),
-                ):
-                    for term in owned:
+                for source in ("name", "field"):
+                    weight = _wording_weight(source, distance)
+                    for term in own[source]:
                         if doc.get(term, 0.0) < weight:
                             doc[term] = weight
             for code in path:
@@ -310,10 +308,7 @@ class TaxonomyIndex:
                     continue
                 for source in ("keyword", "synonym", "name", "field"):
                     if item.term in own[source]:
-                        base = {
-                            "name": NAME_DECAY**distance,
-                            "field": FIELD_WEIGHT * NAME_DECAY**distance,
-                        }.get(source, KEYWORD_WEIGHT)
+                        base = _wording_weight(source, distance)
                         found[item.term] = Match(
                             word=item.word,
                             term=item.term,
@@ -326,6 +321,14 @@ class TaxonomyIndex:
                         )
                         break
         return sorted(found.values(), key=lambda m: -m.weight)
+
+
+def _wording_weight(source: str, distance: int) -> float:
+    """How much a node's word counts for a leaf ``distance`` below it, by its source."""
+    if source in ("keyword", "synonym"):
+        return KEYWORD_WEIGHT
+    decay: float = NAME_DECAY**distance
+    return FIELD_WEIGHT * decay if source == "field" else decay
 
 
 def field_labels(fields: Sequence[dict[str, Any]]) -> tuple[str, ...]:
