@@ -58,11 +58,16 @@ MIN_DEPARTMENT_PROBABILITY = 0.02  # below this, only the best department is sug
 TOP_LEAVES = 3  # a department's "best few leaves" score is the mean of this many
 PRIOR_MASS = 20.0  # the tree's wording counts as this many words of a department's history
 NB_SMOOTHING = 0.01  # pseudo-count of every term in every department
-MODEL_VERSION = 3
-# version 1 payloads lack the naive Bayes counts (weight 0), versions 1-2 the reference rate
-READABLE_VERSIONS = (1, 2, 3)
+MODEL_VERSION = 4
+# version 1 payloads lack the naive Bayes counts (weight 0), versions 1-2 the reference rate,
+# versions 1-3 the rates per quoted department (the global rate stands for every one)
+READABLE_VERSIONS = (1, 2, 3, 4)
 # P(a quoted registration number names the right department) before any history: even odds
 REFERENCE_PRIOR = (1.0, 1.0)  # Beta(hits, misses) pseudo-counts
+# a quoted department's own record counts against this many quotes at the global rate: a
+# catch-all office's numbers (the PMO's, quoted by follow-ups filed with a ministry) earn
+# their own, lower rate once history has a few of them
+REFERENCE_SHRINK = 2.0
 PROBABILITY_FLOOR = 1e-6  # a department the words make unlikely can still be the quoted one
 QUOTES_SHOWN = 2  # a suggestion's explanation names at most this many quoted numbers
 
@@ -410,6 +415,8 @@ class HistoryModel:
     term_counts: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
     # how often a quoted registration number named the department a grievance belonged to
     reference_rate: float = REFERENCE_PRIOR[0] / sum(REFERENCE_PRIOR)
+    # ... per quoted department, shrunk towards ``reference_rate``
+    reference_rates: dict[str, float] = field(default_factory=dict)
 
     # - training -
 
@@ -483,11 +490,12 @@ class HistoryModel:
             l2,
         )
         onehot = sparse.csr_matrix((np.ones(n), (labels, np.arange(n))), shape=(classes, n))
-        quoted = [
-            e.department in named
+        quoted: list[tuple[str, dict[str, float]]] = [
+            (e.department, named)
             for e in examples
             if (named := candidates(find_references(e.text, departments, numbers)))
         ]
+        rate = _rate(sum(d in named for d, named in quoted), len(quoted))
         return cls(
             departments=departments,
             vocab=vocab,
@@ -505,7 +513,8 @@ class HistoryModel:
             centroid_weight=float(mix[3]),
             bayes_weight=float(mix[4]),
             term_counts=np.asarray((onehot @ counts).T.todense()),
-            reference_rate=_rate(sum(quoted), len(quoted)),
+            reference_rate=rate,
+            reference_rates=_rates(quoted, rate),
             info={"quoting": len(quoted)},
         )
 
@@ -563,6 +572,14 @@ class HistoryModel:
         scored = [(float(self.weights[self.vocab[t], col]), t) for t in query if t in self.vocab]
         return [t for w, t in sorted(scored, reverse=True)[:limit] if w > 0.05]
 
+    def quote_rate(self, named: dict[str, float]) -> float:
+        """How often quotes like these named the right department: each quoted
+        department's own rate, weighed by its share of the quotes."""
+        return sum(
+            share * self.reference_rates.get(code, self.reference_rate)
+            for code, share in named.items()
+        )
+
     # - storage -
 
     def to_payload(self) -> dict[str, Any]:
@@ -591,6 +608,7 @@ class HistoryModel:
             "centroid_weight": self.centroid_weight,
             "bayes_weight": self.bayes_weight,
             "reference_rate": self.reference_rate,
+            "reference_rates": self.reference_rates,
             "term_counts": {
                 "data": _pack(counts.data),
                 "indices": _pack(counts.indices.astype(np.int64)),
@@ -641,12 +659,32 @@ class HistoryModel:
             bayes_weight=float(payload.get("bayes_weight", 0.0)),
             term_counts=term_counts,
             reference_rate=float(payload.get("reference_rate", _rate(0, 0))),
+            reference_rates={
+                str(code): float(rate)
+                for code, rate in (payload.get("reference_rates") or {}).items()
+            },
         )
 
 
 def _rate(hits: int, seen: int) -> float:
     """The share of quoting grievances whose quote named their department, smoothed."""
     return (hits + REFERENCE_PRIOR[0]) / (seen + sum(REFERENCE_PRIOR))
+
+
+def _rates(quoted: list[tuple[str, dict[str, float]]], rate: float) -> dict[str, float]:
+    """Per quoted department: the share of its quotes (a masked number that fits k
+    departments is 1/k of a quote of each) that named the grievance's own department,
+    shrunk towards ``rate`` by REFERENCE_SHRINK quotes."""
+    hits: dict[str, float] = {}
+    seen: dict[str, float] = {}
+    for department, named in quoted:
+        for code, share in named.items():
+            seen[code] = seen.get(code, 0.0) + share
+            hits[code] = hits.get(code, 0.0) + (share if code == department else 0.0)
+    return {
+        code: (hits[code] + REFERENCE_SHRINK * rate) / (seen[code] + REFERENCE_SHRINK)
+        for code in sorted(seen)
+    }
 
 
 def with_references(
@@ -901,7 +939,7 @@ class Router:
             note = "no words we could route on" if not used else "no word matched the taxonomy"
             return Routing([], [], len(used), note=note)
         if named:
-            rate = self.model.reference_rate if self.model is not None else _rate(0, 0)
+            rate = self.model.quote_rate(named) if self.model is not None else _rate(0, 0)
             probs = with_references(probs, self.departments, named, rate)
         ranked = [int(i) for i in np.argsort(-probs, kind="stable")]
         by_dept = [(self.departments[i], float(probs[i])) for i in ranked]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -317,6 +318,41 @@ def test_how_much_a_quote_counts_is_learned(sample_router: Router) -> None:
     trusting = Router(index, honest).suggest(text, numbers=[pattern]).departments
     wary = Router(index, fooled).suggest(text, numbers=[pattern]).departments
     assert dict(trusting)["UDD"] > dict(wary)["UDD"]
+
+
+def test_each_quoted_department_earns_its_own_rate(sample_router: Router) -> None:
+    """Follow-ups about water quote their first filing with Rural Development, which
+    forwarded them: an RDPR number in a text says little about where it belongs, while
+    the Water Supply Department's numbers keep their word."""
+    index = sample_router.index
+    pattern = format_pattern("{state}-{dept}-{year}-{seq:07d}", "KA")
+    assert pattern is not None
+    history = [
+        *(Example(f"KA-WSD-2026-000001{i} no water again", "WSD", None, f"W{i}") for i in range(8)),
+        *(Example(f"KA-RDPR-2026-00000{i} water tanker", "WSD", None, f"R{i}") for i in range(8)),
+        Example("KA-SWD-2026-0000001 pension", "SWD", None, "S1"),  # one quote: near the mean
+    ]
+    model = HistoryModel.train(index, history, numbers=[pattern])
+    rates = model.reference_rates
+    assert rates["RDPR"] < 0.25 < model.reference_rate < 0.75 < rates["WSD"]
+    assert abs(rates["SWD"] - model.reference_rate) < abs(1.0 - model.reference_rate)
+    assert model.quote_rate({"RDPR": 0.5, "WSD": 0.5}) == pytest.approx(
+        (rates["RDPR"] + rates["WSD"]) / 2
+    )
+    assert model.quote_rate({"UDD": 1.0}) == model.reference_rate  # never quoted: the mean
+
+    router = Router(index, model)
+    text = "KA-RDPR-2026-0000099 no water in the tap for a week"
+    wary = dict(router.suggest(text, numbers=[pattern]).departments)
+    trusting = dict(
+        Router(index, replace(model, reference_rates={}))
+        .suggest(text, numbers=[pattern])
+        .departments
+    )
+    assert wary["RDPR"] < trusting["RDPR"] and wary["WSD"] > trusting["WSD"]
+    assert max(wary, key=lambda c: wary[c]) == "WSD"
+    again = HistoryModel.from_payload(json.loads(json.dumps(model.to_payload())))
+    assert again.reference_rates == pytest.approx(rates)
 
 
 def test_a_model_saved_before_quotes_counted_loads_with_even_odds(sample_router: Router) -> None:
