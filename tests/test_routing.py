@@ -640,6 +640,31 @@ def test_bench_routing_prints_figures_as_json() -> None:
     assert figures["method"] == "2-fold cross-validation"
     assert figures["tree_only"]["top1"] >= 0.6  # the fixture's texts use the tree's words
     assert 0 <= figures["coverage_at_90"] <= 1 and figures["p99_ms"] >= figures["p50_ms"]
+    assert figures["categorised"] >= 1 and 0 <= figures["category_top1"] <= figures["category_top3"]
+
+
+def test_a_grievance_export_names_its_category_below_the_department() -> None:
+    """Exports write the department's node in their own words ('Drinking Water' for the
+    tree's 'Drinking Water and Sanitation') and cut long paths short."""
+    from hub.bench.routing import Row, category_of, category_paths, node_infos
+    from routing_rules.cpgrams import read_cpgrams
+
+    index = TaxonomyIndex(node_infos(read_cpgrams(FIXTURE / "cpgrams", detach_orphans=True)))
+    paths, leaves = category_paths(index), set(index.leaves)
+
+    def filed(org: str, path: str) -> str | None:
+        return category_of(Row("1", org, path, "text"), paths, leaves)
+
+    tap = "Rural Piped Water Supply >> Household Tap Connection >> Tap connection not provided"
+    assert filed("JALSH", f"Drinking Water >> {tap}") == "90004"
+    assert filed("JALSH", f"Drinking Water and Sanitation >> {tap[:-10]}") == "90004"  # cut
+    assert filed("OTHER", f"Drinking Water >> {tap}") is None  # another department's path
+    # a path that stops at an inner node, or a cut that begins several leaves, names none
+    assert filed("JALSH", "Water >> Rural Piped Water Supply >> Household Tap Connection") is None
+    assert (
+        filed("JALSH", "Water >> Rural Piped Water Supply >> Household Tap Connection >> T") is None
+    )
+    assert filed("JALSH", "") is None and filed("JALSH", "Drinking Water") is None
 
 
 def test_bench_routing_refuses_a_csv_without_its_columns(tmp_path: Path) -> None:
@@ -674,6 +699,8 @@ def test_routing_quality_on_real_cpgrams_grievances_does_not_regress() -> None:
     assert figures["method"] == "5-fold cross-validation"
     assert figures["tree_only"]["top1"] >= 0.38 and figures["tree_only"]["top3"] >= 0.54
     assert figures["top1"] >= 0.5 and figures["top3"] >= 0.62
+    # the category the citizen picked, among the hub's first suggestions
+    assert figures["categorised"] >= 480 and figures["category_top1"] >= 0.13
 
 
 async def _train_on_water_grievances(rt: Runtime, people: People) -> None:

@@ -68,6 +68,10 @@ class Scores:
     coverage_at_90: float
     p50_ms: float
     p99_ms: float
+    # among grievances whose path names a leaf: that leaf first, in the first three
+    category_top1: float = 0.0
+    category_top3: float = 0.0
+    categorised: int = 0
 
     def as_dict(self) -> dict[str, float]:
         return {
@@ -76,7 +80,21 @@ class Scores:
             "coverage_at_90": round(self.coverage_at_90, 4),
             "p50_ms": round(self.p50_ms, 3),
             "p99_ms": round(self.p99_ms, 3),
+            "category_top1": round(self.category_top1, 4),
+            "category_top3": round(self.category_top3, 4),
+            "categorised": self.categorised,
         }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one grievance was routed."""
+
+    org_rank: int | None  # where its organisation came among the departments (0: first)
+    confidence: float  # of the first department
+    latency_ms: float
+    category: str | None  # the leaf it was filed under, when its path names one
+    category_rank: int | None  # where that leaf came among the suggestions' categories
 
 
 def read_rows(path: Path) -> list[Row]:
@@ -109,39 +127,65 @@ def node_infos(rules: RuleSet) -> list[NodeInfo]:
     ]
 
 
-def category_paths(index: TaxonomyIndex) -> dict[str, str]:
-    """'Ayush >> Miscellaneous >> Others' (lower case) -> category code."""
-    out = {}
-    for code in index.nodes:
-        names = [index.nodes[c].names.get("en", "") for c in reversed(index.path(code))]
-        out[" >> ".join(" ".join(n.lower().split()) for n in names)] = code
+def category_paths(index: TaxonomyIndex) -> dict[str, dict[str, str]]:
+    """Per department: its categories' paths below the department's own node, in lower
+    case ('miscellaneous >> others'), to their codes. Grievance exports name the
+    department's node differently from the tree ('Atomic Energy' against 'Department
+    of Atomic Energy'), so a grievance's path is matched below it, within the
+    department it was filed with."""
+    out: dict[str, dict[str, str]] = {}
+    for code, node in index.nodes.items():
+        names = [_plain(index.nodes[c].names.get("en", "")) for c in reversed(index.path(code))]
+        out.setdefault(node.department, {})[" >> ".join(names[1:])] = code
     return out
 
 
-def examples(rows: list[Row], paths: dict[str, str], leaves: set[str]) -> list[Example]:
+def category_of(row: Row, paths: dict[str, dict[str, str]], leaves: set[str]) -> str | None:
+    """The leaf a grievance was filed under, if its path names one (exports cut long
+    paths short: a cut path names the one leaf it begins)."""
+    below = " >> ".join(_plain(p) for p in row.category_path.split(">>")[1:])
+    if not below:
+        return None
+    known = paths.get(row.org, {})
+    code = known.get(below)
+    if code is None:
+        begun = [c for path, c in known.items() if path.startswith(below)]
+        code = begun[0] if len(begun) == 1 else None
+    return code if code in leaves else None
+
+
+def _plain(name: str) -> str:
+    return " ".join(name.lower().split())
+
+
+def examples(rows: list[Row], paths: dict[str, dict[str, str]], leaves: set[str]) -> list[Example]:
+    return [
+        Example(row.text, row.org, category_of(row, paths, leaves), reference=f"#{row.id}")
+        for row in rows
+    ]
+
+
+def score(router: Router, rows: list[Row], categories: dict[tuple[str, str], str]) -> list[Outcome]:
+    """Route each row as the hub would (five suggestions); ``categories``: the leaf each
+    row was filed under, by ``Row.key``, where known."""
     out = []
-    for row in rows:
-        path = " >> ".join(" ".join(p.lower().split()) for p in row.category_path.split(">>"))
-        code = paths.get(path)
-        out.append(
-            Example(row.text, row.org, code if code in leaves else None, reference=f"#{row.id}")
-        )
-    return out
-
-
-def score(
-    router: Router, rows: list[Row]
-) -> tuple[list[bool], list[bool], list[float], list[float]]:
-    hit1, hit3, confidence, latency = [], [], [], []
     for row in rows:
         started = time.perf_counter()
         routing = router.suggest(row.text, limit=5)
-        latency.append((time.perf_counter() - started) * 1000)
-        top = [code for code, _ in routing.departments[:3]]
-        hit1.append(bool(top) and top[0] == row.org)
-        hit3.append(row.org in top)
-        confidence.append(routing.departments[0][1] if routing.departments else 0.0)
-    return hit1, hit3, confidence, latency
+        latency = (time.perf_counter() - started) * 1000
+        orgs = [code for code, _ in routing.departments]
+        suggested = list(dict.fromkeys(s.category for s in routing.suggestions if s.category))
+        category = categories.get(row.key)
+        out.append(
+            Outcome(
+                org_rank=orgs.index(row.org) if row.org in orgs else None,
+                confidence=routing.departments[0][1] if routing.departments else 0.0,
+                latency_ms=latency,
+                category=category,
+                category_rank=suggested.index(category) if category in suggested else None,
+            )
+        )
+    return out
 
 
 def coverage_at(precision: float, confidence: list[float], right: list[bool]) -> float:
@@ -163,15 +207,22 @@ def coverage_at(precision: float, confidence: list[float], right: list[bool]) ->
     return best / len(pairs)
 
 
-def summarise(hit1: list[bool], hit3: list[bool], conf: list[float], lat: list[float]) -> Scores:
-    n = max(len(hit1), 1)
-    ordered = sorted(lat) or [0.0]
+def summarise(outcomes: list[Outcome]) -> Scores:
+    n = max(len(outcomes), 1)
+    ranks = [o.org_rank for o in outcomes]
+    first = [rank == 0 for rank in ranks]
+    labelled = [o.category_rank for o in outcomes if o.category is not None]
+    ordered = sorted(o.latency_ms for o in outcomes) or [0.0]
     return Scores(
-        top1=sum(hit1) / n,
-        top3=sum(hit3) / n,
-        coverage_at_90=coverage_at(0.9, conf, hit1),
+        top1=sum(first) / n,
+        top3=sum(rank is not None and rank < 3 for rank in ranks) / n,
+        coverage_at_90=coverage_at(0.9, [o.confidence for o in outcomes], first),
         p50_ms=ordered[len(ordered) // 2],
         p99_ms=ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
+        category_top1=sum(rank == 0 for rank in labelled) / max(len(labelled), 1),
+        category_top3=sum(rank is not None and rank < 3 for rank in labelled)
+        / max(len(labelled), 1),
+        categorised=len(labelled),
     )
 
 
@@ -199,13 +250,21 @@ def run_routing(options: RoutingOptions) -> int:
         f"{len(index.departments)} departments; read {read_s:.2f}s, index built {build_s:.2f}s",
         file=out,
     )
-    print(f"eval: {len(eval_rows)} grievances from {options.eval_csv}", file=out)
+    paths, leaves = category_paths(index), set(index.leaves)
+    categories = {
+        row.key: code for row in eval_rows if (code := category_of(row, paths, leaves)) is not None
+    }
+    print(
+        f"eval: {len(eval_rows)} grievances from {options.eval_csv}, "
+        f"{len(categories)} of them filed under a known category",
+        file=out,
+    )
 
-    tree = summarise(*score(Router(index), eval_rows))
+    tree = summarise(score(Router(index), eval_rows, categories))
     _line("tree only", tree)
     result: dict[str, Any] = {"model": "tree", **tree.as_dict()}
     if train_rows:
-        trained, detail = _trained(index, train_rows, eval_rows, options)
+        trained, detail = _trained(index, train_rows, eval_rows, categories, options)
         _line(f"trained ({detail['method']})", trained)
         result = {"model": "trained", **trained.as_dict(), **detail}
     result |= {
@@ -219,7 +278,11 @@ def run_routing(options: RoutingOptions) -> int:
 
 
 def _trained(
-    index: TaxonomyIndex, train_rows: list[Row], eval_rows: list[Row], options: RoutingOptions
+    index: TaxonomyIndex,
+    train_rows: list[Row],
+    eval_rows: list[Row],
+    categories: dict[tuple[str, str], str],
+    options: RoutingOptions,
 ) -> tuple[Scores, dict[str, Any]]:
     paths = category_paths(index)
     leaves = set(index.leaves)
@@ -234,10 +297,7 @@ def _trained(
     else:
         folds = [eval_rows]
         method = "held-out eval file"
-    hit1: list[bool] = []
-    hit3: list[bool] = []
-    conf: list[float] = []
-    lat: list[float] = []
+    outcomes: list[Outcome] = []
     train_s = 0.0
     for fold in folds:
         held = {row.key for row in fold}
@@ -245,12 +305,8 @@ def _trained(
         started = time.perf_counter()
         model = HistoryModel.train(index, examples(learn, paths, leaves), seed=options.seed)
         train_s += time.perf_counter() - started
-        h1, h3, c, la = score(Router(index, model), fold)
-        hit1 += h1
-        hit3 += h3
-        conf += c
-        lat += la
-    return summarise(hit1, hit3, conf, lat), {
+        outcomes += score(Router(index, model), fold, categories)
+    return summarise(outcomes), {
         "method": method,
         "train_s": round(train_s / len(folds), 3),
     }
@@ -259,5 +315,6 @@ def _trained(
 def _line(label: str, s: Scores) -> None:
     print(
         f"{label}: top-1 {s.top1:.3f}, top-3 {s.top3:.3f}, coverage@90 {s.coverage_at_90:.3f}, "
-        f"p50 {s.p50_ms:.2f} ms, p99 {s.p99_ms:.2f} ms"
+        f"p50 {s.p50_ms:.2f} ms, p99 {s.p99_ms:.2f} ms; category top-1 {s.category_top1:.3f}, "
+        f"top-3 {s.category_top3:.3f} (of {s.categorised})"
     )
