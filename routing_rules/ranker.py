@@ -55,6 +55,11 @@ FUZZY_WEIGHT = 0.8
 TREE_ONLY_SHARPNESS = 5.5  # softmax scale for tree scores when no model is trained
 NEIGHBOURS = 15
 MIN_DEPARTMENT_PROBABILITY = 0.02  # below this, only the best department is suggested
+# a category's share within its department, when history knows the department: the tree's
+# wording, the categories of the most alike past grievances, and the categories the
+# department's grievances are most often filed under (a catch-all "Others" often)
+CATEGORY_MIX = (0.4, 0.4, 0.2)
+COMMON_CATEGORIES = 3  # how many of a department's most common categories are candidates
 TOP_LEAVES = 3  # a department's "best few leaves" score is the mean of this many
 PRIOR_MASS = 20.0  # the tree's wording counts as this many words of a department's history
 NB_SMOOTHING = 0.01  # pseudo-count of every term in every department
@@ -417,6 +422,7 @@ class HistoryModel:
     reference_rate: float = REFERENCE_PRIOR[0] / sum(REFERENCE_PRIOR)
     # ... per quoted department, shrunk towards ``reference_rate``
     reference_rates: dict[str, float] = field(default_factory=dict)
+    _common: dict[str, dict[str, float]] | None = field(default=None, init=False, repr=False)
 
     # - training -
 
@@ -566,6 +572,25 @@ class HistoryModel:
             + self.bayes_weight * bayes
         )
         return result
+
+    def common_categories(self, department: str) -> dict[str, float]:
+        """The COMMON_CATEGORIES categories the department's past grievances were most
+        often filed under, with their shares of those grievances."""
+        if self._common is None:
+            counts: dict[int, Counter[str]] = {}
+            for category, col in zip(
+                self.example_categories, self.example_departments.tolist(), strict=True
+            ):
+                if category:
+                    counts.setdefault(col, Counter())[category] += 1
+            self._common = {
+                self.departments[col]: {
+                    c: n / counts[col].total()
+                    for c, n in counts[col].most_common(COMMON_CATEGORIES)
+                }
+                for col in counts
+            }
+        return self._common.get(department, {})
 
     def learned_words(self, query: dict[str, float], department: str, limit: int = 3) -> list[str]:
         col = self.departments.index(department)
@@ -983,6 +1008,7 @@ class Router:
                     if block[j] > 0:
                         tree_share[self.index.leaves[start + int(j)]] = float(block[j]) / total
         knn_share: dict[str, float] = {}
+        common: dict[str, float] = {}
         similar: list[str] = []
         learned: list[str] = []
         if self.model is not None and code in self.model.departments:
@@ -998,7 +1024,12 @@ class Router:
                         votes[category] = votes.get(category, 0.0) + sim * sim
             total_votes = sum(votes.values())
             knn_share = {c: v / total_votes for c, v in votes.items()} if total_votes else {}
-        candidates = set(tree_share) | set(knn_share)
+            common = {
+                c: v
+                for c, v in self.model.common_categories(code).items()
+                if c in self.index.leaf_pos
+            }
+        candidates = set(tree_share) | set(knn_share) | set(common)
         learned_matches = tuple(
             Match(
                 word=next((t.word for t in used if t.term == w), w),
@@ -1015,10 +1046,15 @@ class Router:
                 )
             ]
         out = []
-        for leaf in candidates:
+        for leaf in sorted(candidates):  # ties in score keep one order, run after run
             share = (
-                0.6 * tree_share.get(leaf, 0.0) + 0.4 * knn_share.get(leaf, 0.0)
-                if knn_share
+                sum(
+                    weight * source.get(leaf, 0.0)
+                    for weight, source in zip(
+                        CATEGORY_MIX, (tree_share, knn_share, common), strict=True
+                    )
+                )
+                if knn_share or common
                 else tree_share.get(leaf, 0.0)
             )
             out.append(
@@ -1065,5 +1101,9 @@ def explain(suggestion: Suggestion, names: dict[str, str] | None = None) -> str:
     if learned:
         parts.append(f"routed grievances taught: {', '.join(repr(w) for w in learned)}")
     if not parts:
-        parts.append("no category's wording matched; the department is a guess")
+        parts.append(
+            "no word matched its wording; past grievances of the department were filed under it"
+            if suggestion.category
+            else "no category's wording matched; the department is a guess"
+        )
     return "; ".join(parts)

@@ -320,6 +320,34 @@ def test_how_much_a_quote_counts_is_learned(sample_router: Router) -> None:
     assert dict(trusting)["UDD"] > dict(wary)["UDD"]
 
 
+def test_the_categories_a_department_is_usually_filed_under_are_offered(
+    sample_router: Router,
+) -> None:
+    """Most of the water board's grievances were filed under sewage overflow: a text that
+    names the board but no category of it is offered that category too, and told why."""
+    index = sample_router.index
+    history = [
+        *(
+            Example(f"drain near house {i} again", "WSD", "WSD-SW-BLOCK-OVF", f"O{i}")
+            for i in range(10)
+        ),
+        Example("muddy water from the tap", "WSD", "WSD-WS-NOW-CONTAM", "C1"),
+        Example("no water in our street", "WSD", "WSD-WS-NOW-AREA", "A1"),
+        *(Example(f"garbage not collected {i}", "UDD", None, f"G{i}") for i in range(6)),
+    ]
+    model = HistoryModel.train(index, history)
+    assert model.common_categories("WSD") == pytest.approx(
+        {"WSD-SW-BLOCK-OVF": 10 / 12, "WSD-WS-NOW-CONTAM": 1 / 12, "WSD-WS-NOW-AREA": 1 / 12}
+    )
+    assert model.common_categories("UDD") == {}  # its grievances named no category
+
+    text = "the water supply board does not answer our calls"
+    offered = {s.category: s for s in Router(index, model).suggest(text).suggestions}
+    usual = offered["WSD-SW-BLOCK-OVF"]
+    assert usual.department == "WSD" and "past grievances of the department" in explain(usual)
+    assert "WSD-SW-BLOCK-OVF" not in {s.category for s in sample_router.suggest(text).suggestions}
+
+
 def test_each_quoted_department_earns_its_own_rate(sample_router: Router) -> None:
     """Follow-ups about water quote their first filing with Rural Development, which
     forwarded them: an RDPR number in a text says little about where it belongs, while
