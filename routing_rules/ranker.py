@@ -60,6 +60,13 @@ MIN_DEPARTMENT_PROBABILITY = 0.02  # below this, only the best department is sug
 # department's grievances are most often filed under (a catch-all "Others" often)
 CATEGORY_MIX = (0.4, 0.4, 0.2)
 COMMON_CATEGORIES = 3  # how many of a department's most common categories are candidates
+# a category for what fits no other under its parent; where the text's words tie it with
+# its siblings (they matched only the wording the siblings share), it is the one offered
+CATCH_ALL = re.compile(
+    r"(?:any\s+)?others?(?:\s+(?:issues?|matters?|grievances?))?(?:\s*\(.*\))?|"
+    r"miscell?[ae]neous(?:\s*/\s*others?)?(?:\s+grievances?)?|misc|general|अन्य|विविध",
+    re.IGNORECASE,
+)
 TOP_LEAVES = 3  # a department's "best few leaves" score is the mean of this many
 PRIOR_MASS = 20.0  # the tree's wording counts as this many words of a department's history
 NB_SMOOTHING = 0.01  # pseudo-count of every term in every department
@@ -227,6 +234,10 @@ class TaxonomyIndex:
             for term, (cols, used) in dept_counts.items()
         }
         self.has_leaves = total > 0  # departments with a prior
+        self.catch_all = np.array(
+            [any(CATCH_ALL.fullmatch(name.strip()) for name in n.names.values()) for n in leaves],
+            dtype=bool,
+        )
         self._deletes: dict[str, list[str]] = {}
         for term in self.postings:
             if len(term) >= 4 and term.isascii():
@@ -999,7 +1010,8 @@ class Router:
         pos = self.index.dept_pos.get(code)
         if pos is not None:
             start, end = int(self.index.dept_start[pos]), int(self.index.dept_end[pos])
-            block = leaf_scores[start:end]
+            # a catch-all wins ties, and only ties
+            block = leaf_scores[start:end] * (1.0 + 1e-9 * self.index.catch_all[start:end])
             if block.size and block.max() > 0:
                 k = min(limit, block.size)
                 best = np.argpartition(-block, k - 1)[:k]
@@ -1045,31 +1057,30 @@ class Router:
                     None, code, "", prob * 0.5, prob, 0.0, learned_matches, tuple(similar[:3])
                 )
             ]
-        out = []
-        for leaf in sorted(candidates):  # ties in score keep one order, run after run
-            share = (
-                sum(
-                    weight * source.get(leaf, 0.0)
-                    for weight, source in zip(
-                        CATEGORY_MIX, (tree_share, knn_share, common), strict=True
-                    )
-                )
-                if knn_share or common
-                else tree_share.get(leaf, 0.0)
+        # without history of the department, the tree's wording alone
+        mix = CATEGORY_MIX if knn_share or common else (1.0, 0.0, 0.0)
+        shares = {
+            leaf: sum(
+                w * source.get(leaf, 0.0)
+                for w, source in zip(mix, (tree_share, knn_share, common), strict=True)
             )
-            out.append(
-                Suggestion(
-                    category=leaf,
-                    department=code,
-                    destination=self.index.nodes[leaf].destination,
-                    score=round(prob * (0.5 + 0.5 * share), 6),
-                    confidence=round(prob, 6),
-                    category_confidence=round(prob * share, 6),
-                    matches=learned_matches,
-                    similar=tuple(similar[:3]),
-                )
+            for leaf in candidates
+        }
+        # strongest first, so that suggestions whose rounded scores tie keep that order (a
+        # catch-all before its tied siblings), then by code, run after run
+        return [
+            Suggestion(
+                category=leaf,
+                department=code,
+                destination=self.index.nodes[leaf].destination,
+                score=round(prob * (0.5 + 0.5 * share), 6),
+                confidence=round(prob, 6),
+                category_confidence=round(prob * share, 6),
+                matches=learned_matches,
+                similar=tuple(similar[:3]),
             )
-        return out
+            for leaf, share in sorted(shares.items(), key=lambda item: (-item[1], item[0]))
+        ]
 
 
 def _with_quotes(suggestion: Suggestion, references: list[Reference]) -> Suggestion:

@@ -320,6 +320,23 @@ def test_how_much_a_quote_counts_is_learned(sample_router: Router) -> None:
     assert dict(trusting)["UDD"] > dict(wary)["UDD"]
 
 
+def test_words_that_fit_no_specific_category_are_offered_its_catch_all() -> None:
+    """'My pension is stuck' names the pension service and none of its categories: its
+    'Others' is offered, not whichever specific sibling happened to come first."""
+    nodes = [
+        NodeInfo("PEN", "DOP", None, {"en": "Pensioners Welfare"}),
+        NodeInfo("PEN-S", "DOP", "PEN", {"en": "Pension"}),
+        NodeInfo("PEN-S-A", "DOP", "PEN-S", {"en": "Arrears not paid"}),
+        NodeInfo("PEN-S-B", "DOP", "PEN-S", {"en": "Bank account changed"}),
+        NodeInfo("PEN-S-O", "DOP", "PEN-S", {"en": "Others", "hi": "अन्य"}),
+        NodeInfo("PEN-S-R", "DOP", "PEN-S", {"en": "Revision after pay commission"}),
+    ]
+    router = Router(TaxonomyIndex(nodes))
+    assert router.index.catch_all.tolist() == [False, False, True, False]
+    assert best(router, "my pension is stuck for months") == "PEN-S-O"
+    assert best(router, "pension revision is pending") == "PEN-S-R"  # a specific word fits
+
+
 def test_the_categories_a_department_is_usually_filed_under_are_offered(
     sample_router: Router,
 ) -> None:
