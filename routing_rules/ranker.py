@@ -10,7 +10,9 @@ Two sources of evidence, combined into one probability per department:
   "related". Words the tree does not know are matched to a known term one
   edit away (misspellings). Per department it gives the best leaf's score,
   the mean of its best few leaves, and the cosine between the text and all
-  of the department's leaves' wording taken together.
+  of the department's leaves' wording taken together, and how much of the text
+  is the department's own name ("Telecom Minister", "Ministry of Coal"): a
+  citizen who names the department is usually filing with it.
 - ``HistoryModel``: what grievances already routed (and corrected by
   officers) teach. A logistic regression over the complaint's terms, stacked
   with the tree's scores, a nearest-neighbour vote over past grievances and
@@ -72,7 +74,8 @@ PRIOR_MASS = 20.0  # the tree's wording counts as this many words of a departmen
 NB_SMOOTHING = 0.01  # pseudo-count of every term in every department
 MODEL_VERSION = 4
 # version 1 payloads lack the naive Bayes counts (weight 0), versions 1-2 the reference rate,
-# versions 1-3 the rates per quoted department (the global rate stands for every one)
+# versions 1-3 the rates per quoted department (the global rate stands for every one);
+# a payload without the weight of the department's own name gives it none
 READABLE_VERSIONS = (1, 2, 3, 4)
 # P(a quoted registration number names the right department) before any history: even odds
 REFERENCE_PRIOR = (1.0, 1.0)  # Beta(hits, misses) pseudo-counts
@@ -102,8 +105,10 @@ class Match:
 
     word: str  # what the citizen wrote
     term: str  # the term it became
-    source: str  # "name" | "keyword" | "synonym" | "field" | "learned" | "reference"
-    node: str  # the node whose wording matched ("" for learned words)
+    # "name" | "keyword" | "synonym" | "field" | "learned" | "reference" | "department"
+    source: str
+    node: str  # the node whose wording matched ("" for learned words; a department code for
+    # a reference or the department's own name)
     via: str = ""  # "" | "lexicon" | "fuzzy"
     weight: float = 0.0
 
@@ -136,6 +141,7 @@ class TreeScores:
     best: FloatArray  # per department: its best leaf
     top: FloatArray  # per department: the mean of its TOP_LEAVES best leaves
     centroid: FloatArray  # per department: cosine with all its leaves' wording together
+    named: FloatArray  # per department: the text's words that are its own name (best 1)
 
 
 # -- the tree ---------------------------------------------------------------------------
@@ -144,7 +150,12 @@ class TreeScores:
 class TaxonomyIndex:
     """The active taxonomy's leaves as weighted term vectors, grouped by department."""
 
-    def __init__(self, nodes: list[NodeInfo], departments: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        nodes: list[NodeInfo],
+        departments: list[str] | None = None,
+        department_names: dict[str, dict[str, str]] | None = None,
+    ) -> None:
         self.nodes = {n.code: n for n in nodes}
         parents = {n.parent for n in nodes if n.parent}
         leaves = [n for n in nodes if n.code not in parents]
@@ -234,6 +245,7 @@ class TaxonomyIndex:
             for term, (cols, used) in dept_counts.items()
         }
         self.has_leaves = total > 0  # departments with a prior
+        self._name_index(nodes, department_names or {})
         self.catch_all = np.array(
             [any(CATCH_ALL.fullmatch(name.strip()) for name in n.names.values()) for n in leaves],
             dtype=bool,
@@ -243,6 +255,32 @@ class TaxonomyIndex:
             if len(term) >= 4 and term.isascii():
                 for variant in _deletes(term):
                     self._deletes.setdefault(variant, []).append(term)
+
+    def _name_index(self, nodes: list[NodeInfo], names: dict[str, dict[str, str]]) -> None:
+        """Per department, the words of its own name: its names in every locale and those
+        of its top nodes (a CPGRAMS tree's first stage is the ministry)."""
+        own: dict[str, set[str]] = {}
+        for code, localised in names.items():
+            if code in self.dept_pos:
+                own.setdefault(code, set()).update(
+                    t for name in localised.values() for t in _terms_of(name)
+                )
+        for node in nodes:
+            if node.parent is None or node.parent not in self.nodes:
+                own.setdefault(node.department, set()).update(self.node_terms[node.code]["name"])
+        naming: dict[str, list[int]] = {}
+        for code, words in own.items():
+            for term in words:
+                naming.setdefault(term, []).append(self.dept_pos[code])
+        n_dept = max(len(self.departments), 1)
+        self.name_postings: dict[str, tuple[IntArray, float]] = {
+            # a name word the leaves do not use is as rare as the departments it names
+            term: (
+                np.array(sorted(cols), dtype=np.int64),
+                self.idf.get(term, math.log((n_dept + 1) / (len(cols) + 0.5))),
+            )
+            for term, cols in naming.items()
+        }
 
     def path(self, code: str) -> list[str]:
         """The node and its ancestors, nearest first."""
@@ -256,7 +294,7 @@ class TaxonomyIndex:
         return out
 
     def knows(self, term: str) -> bool:
-        return term in self.postings
+        return term in self.postings or term in self.name_postings
 
     def correct(self, term: str) -> str | None:
         """A known term one edit away from an unknown one (a misspelling), if any."""
@@ -312,7 +350,29 @@ class TaxonomyIndex:
                 left = np.where(ties, 0.0, left)
                 highest = np.maximum.reduceat(left, starts)
             top[nonempty] = total / np.minimum(sizes, TOP_LEAVES)
-        return TreeScores(leaf_scores, best, top, centroid)
+        named = np.zeros(len(self.departments))
+        for term, weight in query.items():
+            naming = self.name_postings.get(term)
+            if naming is not None:
+                named[naming[0]] += weight * naming[1]
+        return TreeScores(leaf_scores, best, top, centroid, _unit(named))
+
+    def naming(self, department: str, query: list[Term], weights: dict[str, float]) -> list[Match]:
+        """The words of the text that are the department's own name."""
+        pos = self.dept_pos.get(department)
+        found: dict[str, Match] = {}
+        for item in query:
+            naming = self.name_postings.get(item.term)
+            if naming is not None and pos in naming[0] and item.term not in found:
+                found[item.term] = Match(
+                    word=item.word,
+                    term=item.term,
+                    source="department",
+                    node=department,
+                    via=item.via,
+                    weight=round(naming[1] * weights.get(item.term, 0.0), 3),
+                )
+        return sorted(found.values(), key=lambda m: -m.weight)
 
     def columns(self, departments: list[str]) -> IntArray:
         """Where each of the index's departments is in ``departments`` (-1: absent)."""
@@ -427,6 +487,7 @@ class HistoryModel:
     top_weight: float = 0.0
     centroid_weight: float = 0.0
     bayes_weight: float = 0.0
+    named_weight: float = 0.0
     # vocab x departments: damped term counts of the examples (naive Bayes)
     term_counts: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
     # how often a quoted registration number named the department a grievance belonged to
@@ -465,13 +526,14 @@ class HistoryModel:
 
         classes = len(departments)
         queries = [{t: 1.0 + math.log(c) for t, c in Counter(ts).items()} for ts in texts]
-        tree, top, centroid = (np.zeros((n, classes)) for _ in range(3))
+        tree, top, centroid, named = (np.zeros((n, classes)) for _ in range(4))
         tree_cols = np.array([pos[c] for c in index.departments], dtype=np.int64)
         for i, query in enumerate(queries):
             scores = index.score(query)
             tree[i, tree_cols] = _unit(scores.best)
             top[i, tree_cols] = _unit(scores.top)
             centroid[i, tree_cols] = scores.centroid
+            named[i, tree_cols] = scores.named
         counts = _counts(queries, vocab, labels, classes)  # examples x vocab, by department
 
         # the neighbour vote and the word model each example would have got without itself
@@ -499,7 +561,7 @@ class HistoryModel:
 
         weights, bias, mix = _fit(
             rows,
-            [tree, knn, top, centroid, bayes],
+            [tree, knn, top, centroid, bayes, named],
             labels,
             sample_weight,
             classes,
@@ -508,11 +570,11 @@ class HistoryModel:
         )
         onehot = sparse.csr_matrix((np.ones(n), (labels, np.arange(n))), shape=(classes, n))
         quoted: list[tuple[str, dict[str, float]]] = [
-            (e.department, named)
+            (e.department, shares)
             for e in examples
-            if (named := candidates(find_references(e.text, departments, numbers)))
+            if (shares := candidates(find_references(e.text, departments, numbers)))
         ]
-        rate = _rate(sum(d in named for d, named in quoted), len(quoted))
+        rate = _rate(sum(d in shares for d, shares in quoted), len(quoted))
         return cls(
             departments=departments,
             vocab=vocab,
@@ -529,6 +591,7 @@ class HistoryModel:
             top_weight=float(mix[2]),
             centroid_weight=float(mix[3]),
             bayes_weight=float(mix[4]),
+            named_weight=float(mix[5]),
             term_counts=np.asarray((onehot @ counts).T.todense()),
             reference_rate=rate,
             reference_rates=_rates(quoted, rate),
@@ -580,6 +643,7 @@ class HistoryModel:
             + self.knn_weight * _unit(vote)
             + self.top_weight * _unit(tree.top)
             + self.centroid_weight * tree.centroid
+            + self.named_weight * tree.named
             + self.bayes_weight * bayes
         )
         return result
@@ -643,6 +707,7 @@ class HistoryModel:
             "top_weight": self.top_weight,
             "centroid_weight": self.centroid_weight,
             "bayes_weight": self.bayes_weight,
+            "named_weight": self.named_weight,
             "reference_rate": self.reference_rate,
             "reference_rates": self.reference_rates,
             "term_counts": {
@@ -693,6 +758,7 @@ class HistoryModel:
             top_weight=float(payload.get("top_weight", 0.0)),
             centroid_weight=float(payload.get("centroid_weight", 0.0)),
             bayes_weight=float(payload.get("bayes_weight", 0.0)),
+            named_weight=float(payload.get("named_weight", 0.0)),
             term_counts=term_counts,
             reference_rate=float(payload.get("reference_rate", _rate(0, 0))),
             reference_rates={
@@ -934,7 +1000,10 @@ class Router:
             near = self.model.neighbours(vector)
             model_tree = TreeScores(
                 leaf_scores,
-                *(self._in_model_columns(a) for a in (scores.best, scores.top, scores.centroid)),
+                *(
+                    self._in_model_columns(a)
+                    for a in (scores.best, scores.top, scores.centroid, scores.named)
+                ),
             )
             bayes = self.model.bayes(self.index, self._index_to_model, weights)
             # departments added since the model was trained: the tree's word alone
@@ -987,12 +1056,16 @@ class Router:
                 self._in_department(i, float(probs[i]), leaf_scores, weights, used, near, limit)
             )
         suggestions.sort(key=lambda s: -s.score)
-        explained = [
-            replace(s, matches=(*self.index.explain(s.category, used, weights)[:6], *s.matches))
-            if s.category
-            else s
-            for s in suggestions[:limit]
-        ]
+        name_counted = self.model is not None and self.model.named_weight > 0
+        explained = []
+        for s in suggestions[:limit]:
+            matches = self.index.explain(s.category, used, weights)[:6] if s.category else []
+            if name_counted:  # the department's own name counted: say so, unless the tree did
+                told = {m.term for m in matches}
+                matches += [
+                    m for m in self.index.naming(s.department, used, weights) if m.term not in told
+                ]
+            explained.append(replace(s, matches=(*matches, *s.matches)))
         return Routing([_with_quotes(s, references) for s in explained], by_dept, len(used))
 
     def _in_department(
@@ -1106,15 +1179,19 @@ def explain(suggestion: Suggestion, names: dict[str, str] | None = None) -> str:
             continue
         how = {"lexicon": " (Hindi/Hinglish)", "fuzzy": " (spelling corrected)"}.get(m.via, "")
         node = names.get(m.node, m.node)
+        if m.source == "department":
+            parts.append(f"'{m.word}'{how} names the department {node}")
+            continue
         source = "an input field" if m.source == "field" else m.source
         parts.append(f"'{m.word}'{how} matched {source} of {node}")
     learned = [m.word for m in suggestion.matches if m.source == "learned"]
     if learned:
         parts.append(f"routed grievances taught: {', '.join(repr(w) for w in learned)}")
-    if not parts:
+    worded = any(m.source in ("name", "keyword", "synonym", "field") for m in suggestion.matches)
+    if suggestion.category and not worded:
         parts.append(
             "no word matched its wording; past grievances of the department were filed under it"
-            if suggestion.category
-            else "no category's wording matched; the department is a guess"
         )
+    elif not parts:
+        parts.append("no category's wording matched; the department is a guess")
     return "; ".join(parts)

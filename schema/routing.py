@@ -23,10 +23,12 @@ class RouteMatch:
     term: str = strawberry.field(description="The term it was compared as (stemmed).")
     source: str = strawberry.field(
         description="name, keyword, synonym, field (a label of the category's form, such as "
-        "'PPO Number'), learned, or reference (a quoted registration number)."
+        "'PPO Number'), learned, reference (a quoted registration number), or department "
+        "(a word of the department's own name)."
     )
     node: str = strawberry.field(
-        description="Code of the taxonomy node that matched (a reference: the department)."
+        description="Code of the taxonomy node that matched (a reference, a department's name: "
+        "the department)."
     )
     via: str = strawberry.field(description="'' (as written), lexicon (Hindi/Hinglish), fuzzy.")
 

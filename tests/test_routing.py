@@ -23,11 +23,12 @@ from routing_rules.ranker import (
     Router,
     TaxonomyIndex,
     explain,
+    weigh,
     with_references,
 )
 from routing_rules.references import candidates, find_references, format_pattern
 from routing_rules.rules import read_rules
-from routing_rules.text import term_set, words
+from routing_rules.text import term_set, terms, words
 from tests.conftest import CPGRAMS_DIR, ROOT, SAMPLE_RULES, People, data_of, gql, run_hub
 
 FIXTURE = ROOT / "tests" / "fixtures"
@@ -318,6 +319,39 @@ def test_how_much_a_quote_counts_is_learned(sample_router: Router) -> None:
     trusting = Router(index, honest).suggest(text, numbers=[pattern]).departments
     wary = Router(index, fooled).suggest(text, numbers=[pattern]).departments
     assert dict(trusting)["UDD"] > dict(wary)["UDD"]
+
+
+def test_a_citizen_who_names_the_department_is_heard(sample_router: Router) -> None:
+    """'Welfare' is in no category of the Social Welfare Department, only in its name: a
+    letter to that department says where it is going, and the explanation says so."""
+    rules = read_rules(SAMPLE_RULES)
+    names = {d.code: d.names for d in rules.departments}
+    index = TaxonomyIndex(list(sample_router.index.nodes.values()), None, names)
+    assert "welfar" not in sample_router.index.postings and index.knows("welfar")
+    text = "To the welfare department: nobody answers my letters"
+    named = index.score(weigh(index, terms(text))[0]).named
+    swd_at = index.dept_pos["SWD"]
+    assert named[swd_at] == 1.0 and max(np.delete(named, swd_at)) < 0.5  # 'department' is common
+    # Hindi names count too: समाज कल्याण विभाग
+    hindi = index.score(weigh(index, terms("समाज कल्याण विभाग को पत्र"))[0]).named
+    assert hindi.argmax() == index.dept_pos["SWD"]
+
+    history = [
+        *(Example(f"potholes on road {i}", "UDD", "UDD-ULB-RD-POT", f"U{i}") for i in range(6)),
+        *(Example(f"pension not received {i}", "SWD", None, f"S{i}") for i in range(6)),
+    ]
+    model = HistoryModel.train(index, history)
+    deaf = dict(Router(index, replace(model, named_weight=0.0)).suggest(text).departments)
+    heard = Router(index, replace(model, named_weight=3.0)).suggest(text)
+    assert heard.departments[0][0] == "SWD" and heard.departments[0][1] > deaf["SWD"]
+    swd = heard.suggestions[0]
+    assert any(m.source == "department" and m.word == "welfare" for m in swd.matches)
+    assert "'welfare' names the department SWD" in explain(swd)
+    # a model saved before the name counted gives it no weight
+    payload = model.to_payload()
+    assert HistoryModel.from_payload(payload).named_weight == model.named_weight
+    del payload["named_weight"]
+    assert HistoryModel.from_payload(payload).named_weight == 0.0
 
 
 def test_words_that_fit_no_specific_category_are_offered_its_catch_all() -> None:
@@ -743,7 +777,7 @@ def test_routing_quality_on_real_cpgrams_grievances_does_not_regress() -> None:
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["method"] == "5-fold cross-validation"
     assert figures["tree_only"]["top1"] >= 0.38 and figures["tree_only"]["top3"] >= 0.54
-    assert figures["top1"] >= 0.5 and figures["top3"] >= 0.62
+    assert figures["top1"] >= 0.54 and figures["top3"] >= 0.66
     # the category the citizen picked, among the hub's first suggestions
     assert figures["categorised"] >= 480 and figures["category_top1"] >= 0.13
 

@@ -243,7 +243,7 @@ def run_routing(options: RoutingOptions) -> int:
     started = time.perf_counter()
     # departments that exist without categories (labels of training grievances) can be named
     known = {d.code for d in rules.departments if d.active} | {r.org for r in train_rows}
-    index = TaxonomyIndex(nodes, sorted(known))
+    index = TaxonomyIndex(nodes, sorted(known), {d.code: d.names for d in rules.departments})
     build_s = time.perf_counter() - started
     print(
         f"taxonomy: {len(nodes)} active nodes, {len(index.leaves)} leaves, "

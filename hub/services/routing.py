@@ -98,10 +98,14 @@ async def current_router(*, fresh: bool = False) -> _Built:
         return _cache.built
 
 
-async def _taxonomy_nodes() -> tuple[list[NodeInfo], list[str], dict[str, dict[str, str]]]:
+async def _taxonomy_nodes() -> tuple[
+    list[NodeInfo], dict[str, dict[str, str]], dict[str, dict[str, str]]
+]:
+    """The active nodes; the active departments' names; every name by code."""
     departments = await Department.filter(active=True).values_list("id", "code", "names")
     dept_code = {int(i): str(c) for i, c, _ in departments}
-    names = {str(c): dict(n or {}) for _, c, n in departments}
+    own = {str(c): dict(n or {}) for _, c, n in departments}
+    names = {code: dict(localised) for code, localised in own.items()}
     rows = await TaxonomyNode.filter(active=True, department_id__in=list(dept_code)).values(
         "id",
         "code",
@@ -129,7 +133,7 @@ async def _taxonomy_nodes() -> tuple[list[NodeInfo], list[str], dict[str, dict[s
                 fields=field_labels(r["input_fields"] or ()),
             )
         )
-    return nodes, sorted(dept_code.values()), names
+    return nodes, own, names
 
 
 async def _build(generation: int, model_id: int | None, reuse: _Built | None) -> _Built:
@@ -139,9 +143,9 @@ async def _build(generation: int, model_id: int | None, reuse: _Built | None) ->
     if reuse is not None:
         index, names, localized = reuse.router.index, reuse.names, reuse.localized
     else:
-        nodes, departments, localized = await _taxonomy_nodes()
+        nodes, own, localized = await _taxonomy_nodes()
         names = {code: n.get("en") or next(iter(n.values()), code) for code, n in localized.items()}
-        index = await asyncio.to_thread(TaxonomyIndex, nodes, departments)
+        index = await asyncio.to_thread(TaxonomyIndex, nodes, sorted(own), own)
     model = None
     row = await RoutingModel.get_or_none(id=model_id) if model_id is not None else None
     if row is not None:
