@@ -361,6 +361,8 @@ class TaxonomyIndex:
         """The words of the text that are the department's own name."""
         pos = self.dept_pos.get(department)
         found: dict[str, Match] = {}
+        if pos is None:
+            return []
         for item in query:
             naming = self.name_postings.get(item.term)
             if naming is not None and pos in naming[0] and item.term not in found:
