@@ -676,6 +676,10 @@ async def test_model_is_rebuilt_from_routed_grievances(rt: Runtime, people: Peop
     top = answer.suggestions[0]
     assert top.suggestion.department == "WSD"
     assert "routed grievances taught" in top.explanation
+    # the departments' own names, from the department table, are words the index knows
+    built = await routing.current_router(fresh=True)
+    welfare = built.router.index.name_postings["welfar"][0]
+    assert [built.router.index.departments[i] for i in welfare] == ["SWD"]
 
 
 # -- command line and benchmark --------------------------------------------------------
