@@ -1179,7 +1179,7 @@ def explain(suggestion: Suggestion, names: dict[str, str] | None = None) -> str:
         if m.source == "reference":
             parts.append(f"quotes {m.word}, a registration number of {names.get(m.node, m.node)}")
             continue
-        how = {"lexicon": " (Hindi/Hinglish)", "fuzzy": " (spelling corrected)"}.get(m.via, "")
+        how = {"lexicon": " (via the lexicon)", "fuzzy": " (spelling corrected)"}.get(m.via, "")
         node = names.get(m.node, m.node)
         if m.source == "department":
             parts.append(f"'{m.word}'{how} names the department {node}")

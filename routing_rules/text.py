@@ -1,8 +1,9 @@
 """From what a citizen wrote to the terms the router compares.
 
 Pure code. Text is NFKC-normalised and lower-cased; words are split in Latin
-and the Indic scripts; everyday Hinglish and Hindi words gain their English
-equivalent from ``lexicon/hinglish.yaml``; stop words are dropped and the rest
+and the Indic scripts; everyday words of Hindi, Hinglish, Kannada, Bengali,
+Marathi, Tamil and Telugu gain their English equivalent from the lexicons
+(``lexicon/*.yaml``, one file per language, merged); stop words are dropped and the rest
 stemmed (Snowball English for Latin words, Snowball Hindi for Devanagari), so
 "pensions", "pensioner's" and "pension" meet in one term.
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 import snowballstemmer
 import yaml
 
-LEXICON_PATH = Path(__file__).with_name("lexicon") / "hinglish.yaml"
+LEXICON_DIR = Path(__file__).with_name("lexicon")
 MAX_WORDS = 1500  # a long rambling text is routed on its first 1,500 words
 MAX_WORD_LENGTH = 40  # longer "words" are ids, URLs or noise
 
@@ -274,12 +275,26 @@ class Term:
 
 @functools.cache
 def _lexicon() -> dict[str, tuple[str, ...]]:
-    raw = yaml.safe_load(LEXICON_PATH.read_text(encoding="utf-8")) or {}
-    words: dict[str, str] = raw.get("words") or {}
-    return {
-        unicodedata.normalize("NFKC", key).lower(): tuple(str(value).lower().split())
-        for key, value in words.items()
-    }
+    return read_lexicons(LEXICON_DIR)
+
+
+def read_lexicons(folder: Path) -> dict[str, tuple[str, ...]]:
+    """Every ``*.yaml`` lexicon in ``folder``, merged: a word as citizens write it (read
+    as Devanagari, as ``terms`` reads it) to its English words. A word two lexicons give
+    different meanings keeps both. A malformed file is refused naming it and the entry."""
+    merged: dict[str, tuple[str, ...]] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        entries = raw.get("words") if isinstance(raw, dict) else None
+        if not isinstance(entries, dict):
+            raise ValueError(f"{path}: words: expected a mapping of word to English word(s)")
+        for key, value in entries.items():
+            if not isinstance(key, str) or not isinstance(value, str) or not value.strip():
+                raise ValueError(f"{path}: words.{key}: expected a word and its English word(s)")
+            word = _lexicon_key(unicodedata.normalize("NFKC", key).lower())
+            english = tuple(value.lower().split())
+            merged[word] = tuple(dict.fromkeys((*merged.get(word, ()), *english)))
+    return merged
 
 
 def clean(text: str) -> str:
@@ -336,6 +351,12 @@ def devanagari(word: str) -> str:
     return word
 
 
+def _lexicon_key(word: str) -> str:
+    """A word as the lexicons are looked up: read as Devanagari, without the invisible
+    joiners some keyboards put inside a conjunct (Marathi र्‍य)."""
+    return devanagari(word).replace("\u200c", "").replace("\u200d", "")
+
+
 def words(text: str) -> list[str]:
     """The words of a text as written (lower case), split where its Devanagari reading breaks."""
     text = clean(text)
@@ -352,7 +373,7 @@ def terms(text: str) -> list[Term]:
         term = stem(word)
         if term is not None:
             out.append(Term(term, word))
-        for english in lexicon.get(devanagari(word), ()):
+        for english in lexicon.get(_lexicon_key(word), ()):
             mapped = stem(english)
             if mapped is not None and mapped != term:
                 out.append(Term(mapped, word, "lexicon"))

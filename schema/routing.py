@@ -30,7 +30,11 @@ class RouteMatch:
         description="Code of the taxonomy node that matched (a reference, a department's name: "
         "the department)."
     )
-    via: str = strawberry.field(description="'' (as written), lexicon (Hindi/Hinglish), fuzzy.")
+    via: str = strawberry.field(
+        description="'' (as written), lexicon (an Indian-language word read as its English "
+        "word: Hindi, Hinglish, Kannada, Bengali, Marathi, Tamil, Telugu), fuzzy (spelling "
+        "corrected)."
+    )
 
 
 @strawberry.type
