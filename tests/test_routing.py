@@ -28,7 +28,7 @@ from routing_rules.ranker import (
 )
 from routing_rules.references import candidates, find_references, format_pattern
 from routing_rules.rules import read_rules
-from routing_rules.text import term_set, terms, words
+from routing_rules.text import LEXICON_DIR, read_lexicons, term_set, terms, words
 from tests.conftest import CPGRAMS_DIR, ROOT, SAMPLE_RULES, People, data_of, gql, run_hub
 
 FIXTURE = ROOT / "tests" / "fixtures"
@@ -69,6 +69,12 @@ def test_plain_english_names_the_leaf_and_explains(sample_router: Router) -> Non
         ("the streetlights are not working in our lane", "UDD"),  # inflection
         ("हमारे इलाके में पानी नहीं आ रहा है", "WSD"),  # Hindi in Devanagari
         ("do din se paani nahi aa raha", "WSD"),  # Hinglish
+        ("ನಮ್ಮ ಬೀದಿಯಲ್ಲಿ ಮೂರು ದಿನದಿಂದ ನೀರು ಬರುತ್ತಿಲ್ಲ", "WSD"),  # Kannada
+        ("ನನಗೆ ವೃದ್ಧಾಪ್ಯ ಪಿಂಚಣಿ ಬಂದಿಲ್ಲ", "SWD"),  # Kannada: old age pension
+        ("আমাদের পাড়ায় তিন দিন ধরে জল আসছে না", "WSD"),  # Bengali
+        ("गटार तुंबले आहे आणि सांडपाणी रस्त्यावर वाहत आहे", "WSD"),  # Marathi: sewage
+        ("எங்கள் தெருவில் குப்பை அள்ளப்படவில்லை", "UDD"),  # Tamil: garbage
+        ("మా వీధిలో చెత్త తీయడం లేదు", "UDD"),  # Telugu: garbage
         ("CONTAMINATED WATER SUPPLY, DIRTY AND MUDDY", "WSD"),  # shouting
     ],
 )
@@ -119,6 +125,24 @@ def test_gurmukhi_sha_and_addak_read_as_hindi() -> None:
 def test_misspelt_word_is_explained_as_corrected(sample_router: Router) -> None:
     top = sample_router.suggest("garbege everywhere").suggestions[0]
     assert any(m.word == "garbege" and m.via == "fuzzy" for m in top.matches)
+
+
+def test_a_malformed_lexicon_is_refused_naming_the_file_and_the_word(tmp_path: Path) -> None:
+    (tmp_path / "good.yaml").write_text("version: 1\nwords:\n  neeru: water\n", encoding="utf-8")
+    assert read_lexicons(tmp_path) == {"neeru": ("water",)}
+    (tmp_path / "odia.yaml").write_text("version: 1\nwords:\n  ପାଣି: 5\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"odia.yaml: words.ପାଣି: expected a word"):
+        read_lexicons(tmp_path)
+    (tmp_path / "odia.yaml").write_text("version: 1\nwords: [water]\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"odia.yaml: words: expected a mapping"):
+        read_lexicons(tmp_path)
+
+
+def test_every_lexicon_reads_and_two_that_share_a_word_keep_both_meanings(tmp_path: Path) -> None:
+    assert read_lexicons(LEXICON_DIR)  # the shipped ones are well formed
+    (tmp_path / "a.yaml").write_text("words:\n  कल: tomorrow\n", encoding="utf-8")
+    (tmp_path / "b.yaml").write_text("words:\n  কল: tap\n", encoding="utf-8")  # Bengali kol
+    assert read_lexicons(tmp_path) == {"कल": ("tomorrow", "tap")}
 
 
 def test_hinglish_word_is_explained_as_such(sample_router: Router) -> None:
