@@ -158,11 +158,9 @@ def _plain(name: str) -> str:
     return " ".join(name.lower().split())
 
 
-def examples(rows: list[Row], paths: dict[str, dict[str, str]], leaves: set[str]) -> list[Example]:
-    return [
-        Example(row.text, row.org, category_of(row, paths, leaves), reference=f"#{row.id}")
-        for row in rows
-    ]
+def examples(rows: list[Row], filed: dict[tuple[str, str], str]) -> list[Example]:
+    """``filed``: the leaf each row was filed under, by ``Row.key``, where known."""
+    return [Example(row.text, row.org, filed.get(row.key), reference=f"#{row.id}") for row in rows]
 
 
 def score(router: Router, rows: list[Row], categories: dict[tuple[str, str], str]) -> list[Outcome]:
@@ -251,20 +249,22 @@ def run_routing(options: RoutingOptions) -> int:
         file=out,
     )
     paths, leaves = category_paths(index), set(index.leaves)
-    categories = {
-        row.key: code for row in eval_rows if (code := category_of(row, paths, leaves)) is not None
+    filed = {
+        row.key: code
+        for row in (*eval_rows, *train_rows)
+        if (code := category_of(row, paths, leaves)) is not None
     }
     print(
         f"eval: {len(eval_rows)} grievances from {options.eval_csv}, "
-        f"{len(categories)} of them filed under a known category",
+        f"{sum(row.key in filed for row in eval_rows)} of them filed under a known category",
         file=out,
     )
 
-    tree = summarise(score(Router(index), eval_rows, categories))
+    tree = summarise(score(Router(index), eval_rows, filed))
     _line("tree only", tree)
     result: dict[str, Any] = {"model": "tree", **tree.as_dict()}
     if train_rows:
-        trained, detail = _trained(index, train_rows, eval_rows, categories, options)
+        trained, detail = _trained(index, train_rows, eval_rows, filed, options)
         _line(f"trained ({detail['method']})", trained)
         result = {"model": "trained", **trained.as_dict(), **detail}
     result |= {
@@ -281,11 +281,10 @@ def _trained(
     index: TaxonomyIndex,
     train_rows: list[Row],
     eval_rows: list[Row],
-    categories: dict[tuple[str, str], str],
+    filed: dict[tuple[str, str], str],
     options: RoutingOptions,
 ) -> tuple[Scores, dict[str, Any]]:
-    paths = category_paths(index)
-    leaves = set(index.leaves)
+    taught = examples(train_rows, filed)
     eval_keys = {row.key for row in eval_rows}
     overlap = any(row.key in eval_keys for row in train_rows)
     folds: list[list[Row]]
@@ -301,11 +300,11 @@ def _trained(
     train_s = 0.0
     for fold in folds:
         held = {row.key for row in fold}
-        learn = [row for row in train_rows if row.key not in held]
+        learn = [e for row, e in zip(train_rows, taught, strict=True) if row.key not in held]
         started = time.perf_counter()
-        model = HistoryModel.train(index, examples(learn, paths, leaves), seed=options.seed)
+        model = HistoryModel.train(index, learn, seed=options.seed)
         train_s += time.perf_counter() - started
-        outcomes += score(Router(index, model), fold, categories)
+        outcomes += score(Router(index, model), fold, filed)
     return summarise(outcomes), {
         "method": method,
         "train_s": round(train_s / len(folds), 3),
