@@ -477,6 +477,8 @@ class HistoryModel:
     vocab: dict[str, int]
     idf: FloatArray
     weights: FloatArray  # vocab x departments
+    # per department: zero in models trained now (see ``_fit``); a payload trained before
+    # carries its learned one, and is read as it was trained
     bias: FloatArray
     tree_weight: float
     knn_weight: float
@@ -561,7 +563,7 @@ class HistoryModel:
                 knn[i] = _vote(sims[row_i], labels[rest], classes)
                 bayes[i] = _bayes(index, columns, vocab, fold_counts, queries[i])
 
-        weights, bias, mix = _fit(
+        weights, mix = _fit(
             rows,
             [tree, knn, top, centroid, bayes, named],
             labels,
@@ -582,7 +584,7 @@ class HistoryModel:
             vocab=vocab,
             idf=idf,
             weights=weights,
-            bias=bias,
+            bias=np.zeros(classes),
             tree_weight=float(mix[0]),
             knn_weight=float(mix[1]),
             example_rows=rows,
@@ -922,12 +924,14 @@ def _fit(
     classes: int,
     iterations: int,
     l2: float,
-) -> tuple[FloatArray, FloatArray, FloatArray]:
+) -> tuple[FloatArray, FloatArray]:
     """Multinomial logistic regression, full batch with Adam: words, plus one shared
-    weight for each stacked per-department score (the tree's first)."""
+    weight for each stacked per-department score (the tree's first). No bias per
+    department: a learned one held a department history saw once or never lower than
+    its words could lift, and how often a department is filed with is in the
+    neighbours' vote already."""
     d = rows.shape[1]
     weights = np.zeros((d, classes))
-    bias = np.zeros(classes)
     mix = np.zeros(len(stacks))
     mix[0] = TREE_ONLY_SHARPNESS
     onehot = np.eye(classes)[labels]
@@ -943,7 +947,7 @@ def _fit(
         param -= rate * (m / (1 - 0.9**it)) / (np.sqrt(v / (1 - 0.999**it)) + 1e-8)
 
     for it in range(1, iterations + 1):
-        logits = np.asarray(rows @ weights) + bias
+        logits = np.asarray(rows @ weights)
         for k, stack in enumerate(stacks):
             logits += mix[k] * stack
         logits -= logits.max(axis=1, keepdims=True)
@@ -951,9 +955,8 @@ def _fit(
         probs /= probs.sum(axis=1, keepdims=True)
         grad = (probs - onehot) * scale[:, None]
         step("w", weights, np.asarray(rows_t @ grad) + l2 * weights, it)
-        step("b", bias, grad.sum(axis=0), it)
         step("m", mix, np.array([(grad * stack).sum() for stack in stacks]), it)
-    return weights, bias, mix
+    return weights, mix
 
 
 # -- both -------------------------------------------------------------------------------

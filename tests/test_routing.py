@@ -194,6 +194,25 @@ def test_model_learns_words_the_tree_does_not_know(sample_router: Router) -> Non
     assert [p for _, p in reloaded] == pytest.approx([p for _, p in learned.departments])
 
 
+def test_a_department_history_never_saw_is_not_outvoted_by_busier_ones(
+    sample_router: Router,
+) -> None:
+    """The hub's history is all city garbage and water; a villager's words about the
+    panchayat still send the grievance to the panchayat: how often a department was
+    filed with before is no head start."""
+    index = sample_router.index
+    history = [
+        *(
+            Example(f"garbage not collected from house {i}, the pourakarmika skipped us", "UDD")
+            for i in range(30)
+        ),
+        *(Example(f"no water supply in our street for {i} days", "WSD") for i in range(30)),
+    ]
+    model = HistoryModel.train(index, history)
+    text = "panchayat office not answering about the road"
+    assert Router(index, model).suggest(text).departments[0][0] == "RDPR"
+
+
 def test_model_payload_of_another_version_is_refused() -> None:
     with pytest.raises(ValueError, match="version"):
         HistoryModel.from_payload({"version": 999})
