@@ -69,6 +69,12 @@ CATCH_ALL = re.compile(
     r"miscell?[ae]neous(?:\s*/\s*others?)?(?:\s+grievances?)?|misc|general|अन्य|विविध",
     re.IGNORECASE,
 )
+# the taxonomy's names in two languages teach word pairs ("पेयजल" is "drinking" water): a
+# word of another locale is read as the English word it shares most of its names with,
+# when they share at least ALIGN_MIN_NAMES distinct name pairs and the Dice coefficient
+# of their names is at least ALIGN_MIN_DICE
+ALIGN_MIN_NAMES = 3
+ALIGN_MIN_DICE = 0.5
 TOP_LEAVES = 3  # a department's "best few leaves" score is the mean of this many
 PRIOR_MASS = 20.0  # the tree's wording counts as this many words of a department's history
 NB_SMOOTHING = 0.01  # pseudo-count of every term in every department
@@ -109,7 +115,7 @@ class Match:
     source: str
     node: str  # the node whose wording matched ("" for learned words; a department code for
     # a reference or the department's own name)
-    via: str = ""  # "" | "lexicon" | "fuzzy"
+    via: str = ""  # "" | "lexicon" | "names" (the taxonomy's names in two languages) | "fuzzy"
     weight: float = 0.0
 
 
@@ -246,6 +252,7 @@ class TaxonomyIndex:
         }
         self.has_leaves = total > 0  # departments with a prior
         self._name_index(nodes, department_names or {})
+        self.translations = _align(nodes)
         self.catch_all = np.array(
             [any(CATCH_ALL.fullmatch(name.strip()) for name in n.names.values()) for n in leaves],
             dtype=bool,
@@ -406,6 +413,36 @@ class TaxonomyIndex:
         return sorted(found.values(), key=lambda m: -m.weight)
 
 
+def _align(nodes: list[NodeInfo]) -> dict[str, str]:
+    """Word pairs from the names nodes have in English and in another locale: each term of
+    the other locale's names (as ``terms`` reads them, the lexicon's additions left out) to
+    the English term whose names it shares most (see ALIGN_MIN_NAMES, ALIGN_MIN_DICE). A
+    pair of names repeated across the tree ("Others", "अन्य") counts once."""
+    pairs: set[tuple[frozenset[str], frozenset[str]]] = set()
+    for node in nodes:
+        english = frozenset(t for t in _terms_of(node.names.get("en", "")) if t.isascii())
+        if not english:
+            continue
+        for locale, name in node.names.items():
+            if locale != "en":
+                other = frozenset(t.term for t in terms(name) if not t.via and not t.term.isascii())
+                if other:
+                    pairs.add((english, other))
+    seen_en: Counter[str] = Counter()
+    seen_other: Counter[str] = Counter()
+    together: Counter[tuple[str, str]] = Counter()
+    for english, other in pairs:
+        seen_en.update(english)
+        seen_other.update(other)
+        together.update((o, e) for o in other for e in english)
+    best: dict[str, tuple[float, str]] = {}
+    for (o, e), n in together.items():
+        dice = 2 * n / (seen_other[o] + seen_en[e])
+        if n >= ALIGN_MIN_NAMES and dice >= ALIGN_MIN_DICE and (dice, e) > best.get(o, (0.0, "")):
+            best[o] = (dice, e)
+    return {o: e for o, (_, e) in sorted(best.items())}
+
+
 def _wording_weight(source: str, distance: int) -> float:
     """How much a node's word counts for a leaf ``distance`` below it, by its source."""
     if source in ("keyword", "synonym"):
@@ -428,17 +465,23 @@ def _deletes(term: str) -> list[str]:
 
 
 def weigh(index: TaxonomyIndex, query: list[Term]) -> tuple[dict[str, float], list[Term]]:
-    """Query term weights (1 + log count), with misspellings mapped to known terms."""
+    """Query term weights (1 + log count), with misspellings mapped to known terms and the
+    words of another locale that no lexicon knows read as the taxonomy's names teach."""
     counts: Counter[str] = Counter()
     used: list[Term] = []
+    read = {item.word for item in query if item.via == "lexicon"}
     for item in query:
         term = item.term
+        translated = None if item.word in read else index.translations.get(term)
         if not index.knows(term):
             corrected = index.correct(term)
             if corrected is not None:
                 item = Term(corrected, item.word, "fuzzy")
         counts[item.term] += 1
         used.append(item)
+        if translated is not None and translated != item.term:
+            counts[translated] += 1
+            used.append(Term(translated, item.word, "names"))
     fuzzy = {t.term for t in used if t.via == "fuzzy"}
     weights = {
         term: (1.0 + math.log(n)) * (FUZZY_WEIGHT if term in fuzzy else 1.0)
@@ -1182,7 +1225,11 @@ def explain(suggestion: Suggestion, names: dict[str, str] | None = None) -> str:
         if m.source == "reference":
             parts.append(f"quotes {m.word}, a registration number of {names.get(m.node, m.node)}")
             continue
-        how = {"lexicon": " (via the lexicon)", "fuzzy": " (spelling corrected)"}.get(m.via, "")
+        how = {
+            "lexicon": " (via the lexicon)",
+            "names": " (read as the taxonomy's names translate it)",
+            "fuzzy": " (spelling corrected)",
+        }.get(m.via, "")
         node = names.get(m.node, m.node)
         if m.source == "department":
             parts.append(f"'{m.word}'{how} names the department {node}")

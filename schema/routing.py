@@ -32,7 +32,8 @@ class RouteMatch:
     )
     via: str = strawberry.field(
         description="'' (as written), lexicon (an Indian-language word read as its English "
-        "word: Hindi, Hinglish, Kannada, Bengali, Marathi, Tamil, Telugu), fuzzy (spelling "
+        "word: Hindi, Hinglish, Kannada, Bengali, Marathi, Tamil, Telugu), names (read as the "
+        "English word the taxonomy's names in two languages pair it with), fuzzy (spelling "
         "corrected)."
     )
 

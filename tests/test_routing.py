@@ -145,6 +145,39 @@ def test_every_lexicon_reads_and_two_that_share_a_word_keep_both_meanings(tmp_pa
     assert read_lexicons(tmp_path) == {"कल": ("tomorrow", "tap")}
 
 
+def test_the_taxonomys_names_in_two_languages_translate_a_citizens_word() -> None:
+    """Three categories are named in English and Hindi, so the hub reads मानदेय as
+    honorarium, and a Hindi complaint reaches a category worded only in English. A pair of
+    names the tree repeats ("Others", "अन्य") is one pair: too few to teach anything."""
+
+    def node(code: str, parent: str | None, en: str, hi: str = "", *keywords: str) -> NodeInfo:
+        names = {"en": en, "hi": hi} if hi else {"en": en}
+        return NodeInfo(code, code.split("-")[0], parent, names, keywords)
+
+    index = TaxonomyIndex(
+        [
+            node("WCD", None, "Women and Child Development", "महिला एवं बाल विकास"),
+            node(
+                "WCD-1",
+                "WCD",
+                "Honorarium of anganwadi workers not paid",
+                "आंगनवाड़ी कार्यकर्ताओं का मानदेय नहीं मिला",
+            ),
+            node("WCD-2", "WCD", "Honorarium of helpers delayed", "सहायिकाओं का मानदेय विलंबित"),
+            node("WCD-3", "WCD", "Revision of honorarium", "मानदेय में संशोधन"),
+            *(node(f"{d}-9", d, "Others", "अन्य") for d in ("WCD", "EDU", "RDPR")),
+            node("EDU", None, "School Education", "स्कूल शिक्षा"),
+            node("EDU-1", "EDU", "Guest lecturers", "", "honorarium", "guest lecturer"),
+            node("RDPR", None, "Panchayat Raj", "पंचायती राज"),
+        ]
+    )
+    assert index.translations == {"मानदेय": "honorarium"}
+    offered = {s.category: s for s in Router(index).suggest("गेस्ट लेक्चरर का मानदेय").suggestions}
+    assert "'मानदेय' (read as the taxonomy's names translate it) matched keyword of EDU-1" in (
+        explain(offered["EDU-1"])
+    )
+
+
 def test_hinglish_word_is_explained_as_such(sample_router: Router) -> None:
     top = sample_router.suggest("paani nahi aata").suggestions[0]
     assert any(m.word == "paani" and m.via == "lexicon" for m in top.matches)
