@@ -83,6 +83,14 @@ def test_what_citizens_write(sample_router: Router, text: str, department: str) 
     assert found.departments[0][0] == department, found.departments[:3]
 
 
+def test_a_kannada_complaint_meets_the_categorys_kannada_name(sample_router: Router) -> None:
+    """The Karnataka sample names its categories in Kannada too: "contaminated water" in
+    Kannada is that category, as its Kannada name says, not any water complaint."""
+    top = sample_router.suggest("ನಮ್ಮ ಮನೆಗೆ ಕಲುಷಿತ ನೀರು ಬರುತ್ತಿದೆ").suggestions[0]
+    assert top.category == "WSD-WS-NOW-CONTAM"
+    assert "'ಕಲುಷಿತ' matched name of WSD-WS-NOW-CONTAM" in explain(top)
+
+
 def test_danda_ends_a_word() -> None:
     # the Devanagari full stop, written with or without a space, is not part of the word
     assert words("पानी नहीं आया।बिजली भी नहीं") == ["पानी", "नहीं", "आया", "बिजली", "भी", "नहीं"]
