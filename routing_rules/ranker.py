@@ -69,10 +69,10 @@ CATCH_ALL = re.compile(
     r"miscell?[ae]neous(?:\s*/\s*others?)?(?:\s+grievances?)?|misc|general|अन्य|विविध",
     re.IGNORECASE,
 )
-# the taxonomy's names in two languages teach word pairs ("पेयजल" is "drinking" water): a
-# word of another locale is read as the English word it shares most of its names with,
-# when they share at least ALIGN_MIN_NAMES distinct name pairs and the Dice coefficient
-# of their names is at least ALIGN_MIN_DICE
+# the taxonomy's names in two languages teach word pairs (मानदेय is honorarium): a word of
+# another locale is read as the English word whose names it shares most (Dice), when they
+# share at least ALIGN_MIN_NAMES distinct pairs of names and the Dice coefficient is at
+# least ALIGN_MIN_DICE
 ALIGN_MIN_NAMES = 3
 ALIGN_MIN_DICE = 0.5
 TOP_LEAVES = 3  # a department's "best few leaves" score is the mean of this many
@@ -415,12 +415,14 @@ class TaxonomyIndex:
 
 def _align(nodes: list[NodeInfo]) -> dict[str, str]:
     """Word pairs from the names nodes have in English and in another locale: each term of
-    the other locale's names (as ``terms`` reads them, the lexicon's additions left out) to
+    the other locale's names (as ``terms`` reads them, the lexicons' additions left out) to
     the English term whose names it shares most (see ALIGN_MIN_NAMES, ALIGN_MIN_DICE). A
     pair of names repeated across the tree ("Others", "अन्य") counts once."""
     pairs: set[tuple[frozenset[str], frozenset[str]]] = set()
     for node in nodes:
-        english = frozenset(t for t in _terms_of(node.names.get("en", "")) if t.isascii())
+        english = frozenset(
+            t.term for t in terms(node.names.get("en", "")) if not t.via and t.term.isascii()
+        )
         if not english:
             continue
         for locale, name in node.names.items():
