@@ -562,8 +562,9 @@ class HistoryModel:
             raise ValueError("no examples to learn from")
         texts = [[t.term for t in weigh(index, terms(e.text))[1]] for e in examples]
         df: Counter[str] = Counter(t for ts in texts for t in set(ts))
-        min_df = 2 if len(examples) >= 200 else 1
-        vocab_terms = sorted(t for t, n in df.items() if n >= min_df)
+        # every word history has seen, once is enough: a local name or a scheme one officer's
+        # correction taught is worth as much as the words it was filed with
+        vocab_terms = sorted(df)
         vocab = {t: i for i, t in enumerate(vocab_terms)}
         n = len(examples)
         idf = np.array([math.log((n + 1) / (df[t] + 1)) + 1 for t in vocab_terms])
