@@ -389,27 +389,32 @@ class TaxonomyIndex:
         return np.array([pos.get(code, -1) for code in self.departments], dtype=np.int64)
 
     def explain(self, leaf: str, query: list[Term], weights: dict[str, float]) -> list[Match]:
-        """Which words of the text matched which node of the leaf's path, strongest first."""
+        """Which words of the text matched which node of the leaf's path, strongest first
+        (a term as its first word wrote it; the nearest node; keywords before names)."""
+        first: dict[str, Term] = {}
+        for item in query:
+            first.setdefault(item.term, item)
+        position = {term: i for i, term in enumerate(first)}
         found: dict[str, Match] = {}
         for distance, code in enumerate(self.path(leaf)):
             own = self.node_terms[code]
-            for item in query:
-                if item.term in found:
-                    continue
-                for source in ("keyword", "synonym", "name", "field"):
-                    if item.term in own[source]:
-                        base = _wording_weight(source, distance)
-                        found[item.term] = Match(
-                            word=item.word,
-                            term=item.term,
-                            source=source,
-                            node=code,
-                            via=item.via,
-                            weight=round(
-                                base * self.idf.get(item.term, 0.0) * weights.get(item.term, 0.0), 3
-                            ),
-                        )
-                        break
+            hits = {t for words in own.values() for t in words if t in first and t not in found}
+            for term in sorted(hits, key=position.__getitem__):
+                source = next(s for s in ("keyword", "synonym", "name", "field") if term in own[s])
+                item = first[term]
+                found[term] = Match(
+                    word=item.word,
+                    term=term,
+                    source=source,
+                    node=code,
+                    via=item.via,
+                    weight=round(
+                        _wording_weight(source, distance)
+                        * self.idf.get(term, 0.0)
+                        * weights.get(term, 0.0),
+                        3,
+                    ),
+                )
         return sorted(found.values(), key=lambda m: -m.weight)
 
 
@@ -544,6 +549,7 @@ class HistoryModel:
     # ... per quoted department, shrunk towards ``reference_rate``
     reference_rates: dict[str, float] = field(default_factory=dict)
     _common: dict[str, dict[str, float]] | None = field(default=None, init=False, repr=False)
+    _count_totals: FloatArray | None = field(default=None, init=False, repr=False)
 
     # - training -
 
@@ -672,7 +678,9 @@ class HistoryModel:
         """The naive Bayes word model's per-token log likelihoods, best department 0."""
         if not self.bayes_weight:
             return np.zeros(len(self.departments))
-        return _bayes(index, columns, self.vocab, self.term_counts, query)
+        if self._count_totals is None:
+            self._count_totals = self.term_counts.sum(axis=0)
+        return _bayes(index, columns, self.vocab, self.term_counts, query, self._count_totals)
 
     def logits(
         self,
@@ -926,15 +934,19 @@ def _bayes(
     vocab: dict[str, int],
     counts: FloatArray,
     query: dict[str, float],
+    count_totals: FloatArray | None = None,
 ) -> FloatArray:
     """Multinomial naive Bayes per department: counts learned from examples (vocab x
     departments) plus the tree's wording as PRIOR_MASS pseudo-words; the mean log
-    likelihood per query word, shifted so the best department is 0."""
+    likelihood per query word, shifted so the best department is 0. ``count_totals``:
+    ``counts`` summed per department, when the caller keeps it."""
     classes = counts.shape[1]
     with_prior = np.zeros(classes)
     wanted = columns >= 0
     with_prior[columns[wanted]] = index.has_leaves[wanted]
-    totals = counts.sum(axis=0) + PRIOR_MASS * with_prior
+    totals = (
+        counts.sum(axis=0) if count_totals is None else count_totals
+    ) + PRIOR_MASS * with_prior
     totals += NB_SMOOTHING * (len(vocab) + len(index.postings))
     found = [(t, w) for t, w in query.items() if t in vocab or index.knows(t)]
     if not found:
