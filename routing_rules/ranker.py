@@ -177,10 +177,12 @@ class TaxonomyIndex:
         self.dept_end = np.cumsum(counts)
         self.dept_start = self.dept_end - counts
 
+        # each distinct name read once: the tree repeats many ("Others", "अन्य")
+        read = {name: terms(name) for name in {n for node in nodes for n in node.names.values()}}
         self.node_terms: dict[str, dict[str, set[str]]] = {}
         for node in nodes:
             self.node_terms[node.code] = {
-                "name": {t for name in node.names.values() for t in _terms_of(name)},
+                "name": {t.term for name in node.names.values() for t in read[name]},
                 "keyword": {t for k in node.keywords for t in _terms_of(k)},
                 "synonym": {t for s in node.synonyms for t in _terms_of(s)},
                 "field": {t for f in node.fields for t in _terms_of(f)},
@@ -252,7 +254,7 @@ class TaxonomyIndex:
         }
         self.has_leaves = total > 0  # departments with a prior
         self._name_index(nodes, department_names or {})
-        self.translations = _align(nodes)
+        self.translations = _align(nodes, read)
         self.catch_all = np.array(
             [any(CATCH_ALL.fullmatch(name.strip()) for name in n.names.values()) for n in leaves],
             dtype=bool,
@@ -418,21 +420,22 @@ class TaxonomyIndex:
         return sorted(found.values(), key=lambda m: -m.weight)
 
 
-def _align(nodes: list[NodeInfo]) -> dict[str, str]:
+def _align(nodes: list[NodeInfo], read: dict[str, list[Term]]) -> dict[str, str]:
     """Word pairs from the names nodes have in English and in another locale: each term of
-    the other locale's names (as ``terms`` reads them, the lexicons' additions left out) to
-    the English term whose names it shares most (see ALIGN_MIN_NAMES, ALIGN_MIN_DICE). A
-    pair of names repeated across the tree ("Others", "अन्य") counts once."""
+    the other locale's names (as ``terms`` reads them, in ``read``, the lexicons' additions
+    left out) to the English term whose names it shares most (see ALIGN_MIN_NAMES,
+    ALIGN_MIN_DICE). A pair of names repeated across the tree ("Others", "अन्य") counts
+    once."""
     pairs: set[tuple[frozenset[str], frozenset[str]]] = set()
     for node in nodes:
         english = frozenset(
-            t.term for t in terms(node.names.get("en", "")) if not t.via and t.term.isascii()
+            t.term for t in read.get(node.names.get("en", ""), ()) if not t.via and t.term.isascii()
         )
         if not english:
             continue
         for locale, name in node.names.items():
             if locale != "en":
-                other = frozenset(t.term for t in terms(name) if not t.via and not t.term.isascii())
+                other = frozenset(t.term for t in read[name] if not t.via and not t.term.isascii())
                 if other:
                     pairs.add((english, other))
     seen_en: Counter[str] = Counter()
