@@ -479,10 +479,10 @@ def weigh(index: TaxonomyIndex, query: list[Term]) -> tuple[dict[str, float], li
     words of another locale that no lexicon knows read as the taxonomy's names teach."""
     counts: Counter[str] = Counter()
     used: list[Term] = []
-    read = {item.word for item in query if item.via == "lexicon"}
+    by_lexicon = {item.word for item in query if item.via == "lexicon"}
     for item in query:
         term = item.term
-        translated = None if item.word in read else index.translations.get(term)
+        translated = None if item.word in by_lexicon else index.translations.get(term)
         if not index.knows(term):
             corrected = index.correct(term)
             if corrected is not None:
@@ -614,9 +614,10 @@ class HistoryModel:
                 shape=(classes, rest.size),
             )
             fold_counts = np.asarray((onehot @ counts[rest]).T.todense())
+            fold_totals = fold_counts.sum(axis=0)
             for row_i, i in enumerate(fold):
                 knn[i] = _vote(sims[row_i], labels[rest], classes)
-                bayes[i] = _bayes(index, columns, vocab, fold_counts, queries[i])
+                bayes[i] = _bayes(index, columns, vocab, fold_counts, fold_totals, queries[i])
 
         weights, mix = _fit(
             rows,
@@ -683,7 +684,7 @@ class HistoryModel:
             return np.zeros(len(self.departments))
         if self._count_totals is None:
             self._count_totals = self.term_counts.sum(axis=0)
-        return _bayes(index, columns, self.vocab, self.term_counts, query, self._count_totals)
+        return _bayes(index, columns, self.vocab, self.term_counts, self._count_totals, query)
 
     def logits(
         self,
@@ -936,20 +937,18 @@ def _bayes(
     columns: IntArray,
     vocab: dict[str, int],
     counts: FloatArray,
+    count_totals: FloatArray,
     query: dict[str, float],
-    count_totals: FloatArray | None = None,
 ) -> FloatArray:
     """Multinomial naive Bayes per department: counts learned from examples (vocab x
     departments) plus the tree's wording as PRIOR_MASS pseudo-words; the mean log
     likelihood per query word, shifted so the best department is 0. ``count_totals``:
-    ``counts`` summed per department, when the caller keeps it."""
+    ``counts`` summed per department (the caller keeps it, summed once)."""
     classes = counts.shape[1]
     with_prior = np.zeros(classes)
     wanted = columns >= 0
     with_prior[columns[wanted]] = index.has_leaves[wanted]
-    totals = (
-        counts.sum(axis=0) if count_totals is None else count_totals
-    ) + PRIOR_MASS * with_prior
+    totals = count_totals + PRIOR_MASS * with_prior
     totals += NB_SMOOTHING * (len(vocab) + len(index.postings))
     found = [(t, w) for t, w in query.items() if t in vocab or index.knows(t)]
     if not found:

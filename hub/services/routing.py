@@ -105,7 +105,7 @@ async def _taxonomy_nodes() -> tuple[
     departments = await Department.filter(active=True).values_list("id", "code", "names")
     dept_code = {int(i): str(c) for i, c, _ in departments}
     own = {str(c): dict(n or {}) for _, c, n in departments}
-    names = {code: dict(localised) for code, localised in own.items()}
+    names = dict(own)
     rows = await TaxonomyNode.filter(active=True, department_id__in=list(dept_code)).values(
         "id",
         "code",
