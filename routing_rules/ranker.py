@@ -42,8 +42,9 @@ import numpy.typing as npt
 from rapidfuzz.distance import Levenshtein
 from scipy import sparse
 
+from routing_rules.loanwords import Loanwords
 from routing_rules.references import Reference, candidates, find_references
-from routing_rules.text import Term, terms
+from routing_rules.text import Term, reading, stem, terms, words
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -115,7 +116,9 @@ class Match:
     source: str
     node: str  # the node whose wording matched ("" for learned words; a department code for
     # a reference or the department's own name)
-    via: str = ""  # "" | "lexicon" | "names" (the taxonomy's names in two languages) | "fuzzy"
+    # "" | "lexicon" | "names" (the taxonomy's names in two languages) | "spelt" (an English
+    # word written in an Indian script) | "fuzzy"
+    via: str = ""
     weight: float = 0.0
 
 
@@ -255,6 +258,7 @@ class TaxonomyIndex:
         self.has_leaves = total > 0  # departments with a prior
         self._name_index(nodes, department_names or {})
         self.translations = _align(nodes, read)
+        self.loanwords = Loanwords(_english_words(nodes, read, department_names or {}))
         self.catch_all = np.array(
             [any(CATCH_ALL.fullmatch(name.strip()) for name in n.names.values()) for n in leaves],
             dtype=bool,
@@ -278,8 +282,8 @@ class TaxonomyIndex:
             if node.parent is None or node.parent not in self.nodes:
                 own.setdefault(node.department, set()).update(self.node_terms[node.code]["name"])
         naming: dict[str, list[int]] = {}
-        for code, words in own.items():
-            for term in words:
+        for code, named in own.items():
+            for term in named:
                 naming.setdefault(term, []).append(self.dept_pos[code])
         n_dept = max(len(self.departments), 1)
         self.name_postings: dict[str, tuple[IntArray, float]] = {
@@ -290,6 +294,13 @@ class TaxonomyIndex:
             )
             for term, cols in naming.items()
         }
+
+    def spelt(self, word: str) -> str | None:
+        """The term of the English word a word of an Indian script spells (बीपीसीएल: bpcl),
+        when the taxonomy's wording uses it."""
+        english = self.loanwords.read(reading(word))
+        term = stem(english) if english is not None else None
+        return term if term is not None and term in self.postings else None
 
     def path(self, code: str) -> list[str]:
         """The node and its ancestors, nearest first."""
@@ -453,6 +464,18 @@ def _align(nodes: list[NodeInfo], read: dict[str, list[Term]]) -> dict[str, str]
     return {o: e for o, (_, e) in sorted(best.items())}
 
 
+def _english_words(
+    nodes: list[NodeInfo], read: dict[str, list[Term]], names: dict[str, dict[str, str]]
+) -> set[str]:
+    """Every English word of the taxonomy's wording, as written (lower case); its names
+    as ``read`` already holds them."""
+    found = {t.word for name in read.values() for t in name}
+    texts = {k for node in nodes for k in (*node.keywords, *node.synonyms, *node.fields)}
+    texts.update(n for localised in names.values() for n in localised.values())
+    found.update(w for text in texts for w in words(text))
+    return {w for w in found if w.isascii() and w.isalpha()}
+
+
 def _wording_weight(source: str, distance: int) -> float:
     """How much a node's word counts for a leaf ``distance`` below it, by its source."""
     if source in ("keyword", "synonym"):
@@ -475,14 +498,24 @@ def _deletes(term: str) -> list[str]:
 
 
 def weigh(index: TaxonomyIndex, query: list[Term]) -> tuple[dict[str, float], list[Term]]:
-    """Query term weights (1 + log count), with misspellings mapped to known terms and the
-    words of another locale that no lexicon knows read as the taxonomy's names teach."""
+    """Query term weights (1 + log count), with misspellings mapped to known terms, the
+    words of another locale that no lexicon knows read as the taxonomy's names teach, and
+    English words written in an Indian script read as the English words they spell."""
     counts: Counter[str] = Counter()
     used: list[Term] = []
     by_lexicon = {item.word for item in query if item.via == "lexicon"}
     for item in query:
         term = item.term
         translated = None if item.word in by_lexicon else index.translations.get(term)
+        via = "names"
+        if (
+            translated is None
+            and not item.via
+            and item.word not in by_lexicon
+            and not item.word.isascii()
+            and not index.knows(term)
+        ):
+            translated, via = index.spelt(item.word), "spelt"
         if not index.knows(term):
             corrected = index.correct(term)
             if corrected is not None:
@@ -491,7 +524,7 @@ def weigh(index: TaxonomyIndex, query: list[Term]) -> tuple[dict[str, float], li
         used.append(item)
         if translated is not None and translated != item.term:
             counts[translated] += 1
-            used.append(Term(translated, item.word, "names"))
+            used.append(Term(translated, item.word, via))
     fuzzy = {t.term for t in used if t.via == "fuzzy"}
     weights = {
         term: (1.0 + math.log(n)) * (FUZZY_WEIGHT if term in fuzzy else 1.0)
@@ -1245,6 +1278,7 @@ def explain(suggestion: Suggestion, names: dict[str, str] | None = None) -> str:
         how = {
             "lexicon": " (via the lexicon)",
             "names": " (read as the taxonomy's names translate it)",
+            "spelt": " (read as the English word it spells)",
             "fuzzy": " (spelling corrected)",
         }.get(m.via, "")
         node = names.get(m.node, m.node)

@@ -291,7 +291,7 @@ def read_lexicons(folder: Path) -> dict[str, tuple[str, ...]]:
         for key, value in entries.items():
             if not isinstance(key, str) or not isinstance(value, str) or not value.strip():
                 raise ValueError(f"{path}: words.{key}: expected a word and its English word(s)")
-            word = _reading(unicodedata.normalize("NFKC", key).lower())
+            word = reading(unicodedata.normalize("NFKC", key).lower())
             english = tuple(value.lower().split())
             merged[word] = tuple(dict.fromkeys((*merged.get(word, ()), *english)))
     return merged
@@ -335,7 +335,7 @@ def stem(word: str) -> str | None:
         if word.isdigit() or sum(ch.isdigit() for ch in word) > len(word) // 2:
             return None  # numbers, masked ids, pin codes: not routing words
         return str(_EN.stemWord(word))
-    word = _reading(word)
+    word = reading(word)
     if word in _HINDI_STOP or len(word) < 2:
         return None
     return str(_HI.stemWord(word)) if _DEVANAGARI.search(word) else word
@@ -351,7 +351,7 @@ def devanagari(word: str) -> str:
     return word
 
 
-def _reading(word: str) -> str:
+def reading(word: str) -> str:
     """A word as the stemmer and the lexicons read it: as Devanagari, without the invisible
     joiners some keyboards put inside a conjunct (Marathi र्‍य)."""
     return devanagari(word).replace("\u200c", "").replace("\u200d", "")
@@ -373,7 +373,7 @@ def terms(text: str) -> list[Term]:
         term = stem(word)
         if term is not None:
             out.append(Term(term, word))
-        for english in lexicon.get(_reading(word), ()):
+        for english in lexicon.get(reading(word), ()):
             mapped = stem(english)
             if mapped is not None and mapped != term:
                 out.append(Term(mapped, word, "lexicon"))

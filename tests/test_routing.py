@@ -16,6 +16,7 @@ from hub.runtime import Runtime
 from hub.services import routing
 from hub.services.grievances import FilingData, file_grievance
 from hub.services.taxonomy import load_rule_set
+from routing_rules.loanwords import Loanwords
 from routing_rules.ranker import (
     Example,
     HistoryModel,
@@ -184,6 +185,46 @@ def test_the_taxonomys_names_in_two_languages_translate_a_citizens_word() -> Non
     assert "'मानदेय' (read as the taxonomy's names translate it) matched keyword of EDU-1" in (
         explain(offered["EDU-1"])
     )
+
+
+def test_english_words_written_in_an_indian_script_are_read_as_english() -> None:
+    """No lexicon lists every English word citizens spell in Hindi or Kannada letters, but
+    the tree's English wording says which are worth finding: बीपीसीएल is BPCL, letter by
+    letter; सिलेन्डर sounds as cylinder; ಅಪ್ಲಿಕೇಶನ್ is application in Kannada script. A Hindi
+    word that only shares its consonants with English ("troubled", परेशान, and "person") is
+    left as it is."""
+
+    def node(code: str, parent: str | None, en: str) -> NodeInfo:
+        return NodeInfo(code, code.split("-")[0], parent, {"en": en})
+
+    index = TaxonomyIndex(
+        [
+            node("PNG", None, "Petroleum and Natural Gas"),
+            node("PNG-1", "PNG", "BPCL cylinder refill not delivered"),
+            node("RLY", None, "Railways"),
+            node("RLY-1", "RLY", "Express train running late"),
+            node("EDU", None, "Higher Education"),
+            node("EDU-1", "EDU", "Degree application pending"),
+            node("HOM", None, "Home Affairs"),
+            node("HOM-1", "HOM", "Missing person"),
+        ]
+    )
+    router = Router(index)
+    gas = router.suggest("बीपीसीएल का सिलेन्डर अभी तक नहीं आया").suggestions[0]
+    assert gas.category == "PNG-1"
+    told = explain(gas)
+    assert "'बीपीसीएल' (read as the English word it spells) matched name of PNG-1" in told
+    assert "'सिलेन्डर' (read as the English word it spells) matched name of PNG-1" in told
+    assert best(router, "ನನ್ನ ಅಪ್ಲಿಕೇಶನ್ ಇನ್ನೂ ಬಾಕಿ ಇದೆ") == "EDU-1"
+    assert index.knows("person") and index.spelt("परेशान") is None
+    assert router.suggest("मैं बहुत परेशान हूँ").suggestions == []
+
+
+def test_of_two_english_words_with_the_same_consonants_the_vowels_choose() -> None:
+    both = Loanwords(["cancel", "council", "person", "parson", "crop"])
+    assert both.read("कैंसिल") == "cancel"
+    assert both.read("पर्सन") is None  # as far from person as from parson: no guess
+    assert both.read("कृपा") is None  # "please" has the consonants of crop: too few to tell
 
 
 def test_hinglish_word_is_explained_as_such(sample_router: Router) -> None:
