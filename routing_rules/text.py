@@ -26,8 +26,12 @@ MAX_WORD_LENGTH = 40  # longer "words" are ids, URLs or noise
 
 # Latin letters and digits, or a run of Devanagari letters and marks (other Brahmic scripts
 # are read as Devanagari first); the danda, double danda, Devanagari digits and the
-# abbreviation sign (U+0964-U+0970) end a word, as a full stop or a digit does in English.
-_WORD = re.compile(r"[a-z0-9]+|[\u0900-\u0963\u0971-\u097f\u200c\u200d]+")
+# abbreviation sign (U+0964-U+0970) end a word, as a full stop or a digit does in English;
+# a zero-width joiner or non-joiner belongs to the word it sits inside, and to no other.
+_WORD = re.compile(
+    r"[a-z0-9]+|[\u0900-\u0963\u0971-\u097f](?:[\u0900-\u0963\u0971-\u097f\u200c\u200d]*"
+    r"[\u0900-\u0963\u0971-\u097f])?"
+)
 # Bengali, Gurmukhi, Gujarati, Oriya, Tamil, Telugu, Kannada and Malayalam: Unicode lays
 # each 128-point block out parallel to Devanagari (ISCII's order), so the same letter sits at
 # the same offset. Read as Devanagari, their words meet the Hindi names, lexicon and stemmer
@@ -299,10 +303,14 @@ def read_lexicons(folder: Path) -> dict[str, tuple[str, ...]]:
 
 def clean(text: str) -> str:
     """HTML character references read (exports write hon&#39;ble, &quot;), NFKC, lower
-    case, control characters and NULs turned into spaces."""
+    case, control characters and NULs turned into spaces. The zero-width joiner and
+    non-joiner stay: inside an Indic word they only shape a conjunct (Marathi कार्‍यालय,
+    Kannada ಸ್ಕಾಲರ್‌ಶಿಪ್), and ``reading`` takes them out."""
     text = unicodedata.normalize("NFKC", html.unescape(text)).lower()
     return "".join(
-        ch if ch.isprintable() or ch in "\t\n" else " " for ch in text if ch not in "\ufeff"
+        ch if ch.isprintable() or ch in "\t\n\u200c\u200d" else " "
+        for ch in text
+        if ch not in "\ufeff"
     )
 
 

@@ -98,6 +98,17 @@ def test_danda_ends_a_word() -> None:
     assert term_set("पानी।") == term_set("पानी")
 
 
+def test_a_joiner_inside_a_word_does_not_split_it(sample_router: Router) -> None:
+    # Marathi keyboards write the eyelash ra with a zero-width joiner, Kannada ones often
+    # put a non-joiner inside an English loanword: one word each, read without them
+    assert words("कार्\u200dयालयात गेलो") == ["कार्\u200dयालयात", "गेलो"]
+    assert term_set("कार्\u200dयालयात") == term_set("कार्यालयात")
+    assert words("ಸ್ಕಾಲರ್\u200cಶಿಪ್ ಬಂದಿಲ್ಲ") == ["ಸ್ಕಾಲರ್\u200cಶಿಪ್", "ಬಂದಿಲ್ಲ"]
+    assert words("water\u200dsupply") == ["water", "supply"]  # between Latin words: a break
+    # "my scholarship has not come yet", typed with the non-joiner: not an old-age pension
+    assert best(sample_router, "ನನ್ನ ಸ್ಕಾಲರ್\u200cಶಿಪ್ ಇನ್ನೂ ಬಂದಿಲ್ಲ") == "SWD-SCH-PM-PEND"
+
+
 def test_hindi_function_words_and_a_letters_courtesies_route_nothing() -> None:
     letter = "सेवा में, आदरणीय महोदय, विषय: राशन कार्ड हेतु निवेदन एवं पेंशन तथा गैस"
     assert term_set(letter) == term_set("सेवा विषय राशन कार्ड पेंशन गैस")
@@ -218,6 +229,14 @@ def test_english_words_written_in_an_indian_script_are_read_as_english() -> None
     assert best(router, "ನನ್ನ ಅಪ್ಲಿಕೇಶನ್ ಇನ್ನೂ ಬಾಕಿ ಇದೆ") == "EDU-1"
     assert index.knows("person") and index.spelt("परेशान") is None
     assert router.suggest("मैं बहुत परेशान हूँ").suggestions == []
+
+
+def test_a_kannada_complaint_spelling_an_english_word_meets_its_category(
+    sample_router: Router,
+) -> None:
+    top = sample_router.suggest("ಕಾಂಟಾಮಿನೇಟೆಡ್ ನೀರು ಬರುತ್ತಿದೆ").suggestions[0]  # contaminated
+    assert top.category == "WSD-WS-NOW-CONTAM"
+    assert "'ಕಾಂಟಾಮಿನೇಟೆಡ್' (read as the English word it spells)" in explain(top)
 
 
 def test_of_two_english_words_with_the_same_consonants_the_vowels_choose() -> None:
