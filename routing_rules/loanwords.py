@@ -126,6 +126,10 @@ _SPELLING = (
     (re.compile(r"qu"), "kv"),
     (re.compile(r"w"), "v"),
     (re.compile(r"c(?=[eiy])"), "s"),
+    # "ch" that is said "k": school, scheme, scholarship; technical, mechanic; chemical, chronic
+    (re.compile(r"sch"), "sk"),
+    (re.compile(r"(?<=[tm]e)ch"), "k"),
+    (re.compile(r"^ch(?=em|r|l)"), "k"),
     (re.compile(r"ch"), "C"),
     (re.compile(r"[cq]"), "k"),
     (re.compile(r"g(?=[eiy])"), "j"),
