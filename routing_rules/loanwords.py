@@ -29,6 +29,10 @@ LOANWORD_MIN_SIMILARITY = 0.7
 ACRONYM_MIN_LETTERS = 2
 READINGS_KEPT = 50_000  # words read before; a long-running hub forgets them all past this
 
+# English as Hindi spells it has no aspirates but थ ("th") and फ ("f"), and none of these
+# letters: a word that has one is an Indian word, whatever English it sounds like (ଶିକ୍ଷିତ,
+# Odia "educated", has the consonants of "sixth")
+_NOT_IN_ENGLISH = frozenset("खघछझठढधभषणञङऋृळ")
 _NUKTA = "\u093c"
 _VIRAMA = "\u094d"
 _CONSONANTS = {
@@ -227,7 +231,7 @@ class Loanwords:
         if spelt:
             return spelt[0] if len(set(spelt)) == 1 else None
         latin = romanise(word)
-        if latin is None:
+        if latin is None or not _NOT_IN_ENGLISH.isdisjoint(word):
             return None
         heard = self._by_sound.get(consonants(latin), [])
         if not heard:
