@@ -12,7 +12,8 @@ that wording and reads a written word back as one of its English words:
   them, and their spellings, vowels included, are alike enough (LOANWORD_MIN_SIMILARITY).
   Consonants alone match by accident: कृपा ("please") has those of "crop", so a frame
   shorter than that is never read; परेशान ("troubled") has those of "person", so the
-  vowels must agree too.
+  vowels must agree too; and a word with a letter English is never spelt with in Hindi
+  (most aspirates, ष, ण) is an Indian word: शिक्षित ("educated") is not "sixth".
 
 Two English words that fit a written word equally well are no reading at all.
 """
