@@ -28,7 +28,6 @@ from rapidfuzz.distance import Levenshtein
 LOANWORD_MIN_SOUNDS = 4
 LOANWORD_MIN_SIMILARITY = 0.7
 ACRONYM_MIN_LETTERS = 2
-READINGS_KEPT = 50_000  # words read before; a long-running hub forgets them all past this
 
 # English as Hindi spells it has no aspirates but थ ("th") and फ ("f"), and none of these
 # letters: a word that has one is an Indian word, whatever English it sounds like (ଶିକ୍ଷିତ,
@@ -36,24 +35,28 @@ READINGS_KEPT = 50_000  # words read before; a long-running hub forgets them all
 _NOT_IN_ENGLISH = frozenset("खघछझठढधभषणञङऋृळ")
 _NUKTA = "\u093c"
 _VIRAMA = "\u094d"
+# text is NFKC: a letter with a nukta is the letter and U+093C, a pair of code points
 _CONSONANTS = {
-    **dict.fromkeys("कक़", "k"),
-    **dict.fromkeys("खख़", "kh"),
-    **dict.fromkeys("गग़", "g"),
+    "क": "k",
+    "क\u093c": "k",
+    "ख": "kh",
+    "ख\u093c": "kh",
+    "ग": "g",
+    "ग\u093c": "g",
     "घ": "gh",
     "ङ": "n",
     "च": "ch",
     "छ": "chh",
     "ज": "j",
-    "ज़": "z",
+    "ज\u093c": "z",
     "झ": "jh",
     "ञ": "n",
     "ट": "t",
     "ठ": "th",
     "ड": "d",
-    "ड़": "r",
+    "ड\u093c": "r",
     "ढ": "dh",
-    "ढ़": "rh",
+    "ढ\u093c": "rh",
     "ण": "n",
     "त": "t",
     "थ": "th",
@@ -61,12 +64,13 @@ _CONSONANTS = {
     "ध": "dh",
     "न": "n",
     "प": "p",
-    **dict.fromkeys("फफ़", "f"),
+    "फ": "f",
+    "फ\u093c": "f",
     "ब": "b",
     "भ": "bh",
     "म": "m",
     "य": "y",
-    "य़": "y",
+    "य\u093c": "y",
     "र": "r",
     "ल": "l",
     "ळ": "l",
@@ -137,7 +141,6 @@ _SPELLING = (
     (re.compile(r"^ch(?=em|r|l)"), "k"),
     (re.compile(r"ch"), "C"),
     (re.compile(r"[cq]"), "k"),
-    (re.compile(r"g(?=[eiy])"), "j"),
     (re.compile(r"z"), "j"),
     (re.compile(r"sh"), "s"),
     (re.compile(r"([kgtdbpjC])h"), r"\1"),
@@ -148,25 +151,9 @@ _NOT_CONSONANT = re.compile(r"[aeiouyh]")
 _DOUBLED = re.compile(r"(.)\1+")
 
 
-def romanise(word: str) -> str | None:
-    """A Devanagari word in plain Latin letters as it sounds (सर्टिफिकेट: srtifiket; the
-    inherent vowel is left out), or None when it holds anything else."""
-    out: list[str] = []
-    i = 0
-    while i < len(word):
-        ch = word[i]
-        if word[i + 1 : i + 2] == _NUKTA and ch + _NUKTA in _CONSONANTS:
-            out.append(_CONSONANTS[ch + _NUKTA])
-            i += 2
-            continue
-        if ch in _CONSONANTS:
-            out.append(_CONSONANTS[ch])
-        elif ch in _VOWELS:
-            out.append(_VOWELS[ch])
-        elif ch not in (_VIRAMA, _NUKTA):
-            return None
-        i += 1
-    return "".join(out) or None
+# English "g" before e, i or y is soft in some words (general, agency: जनरल, एजेंसी) and
+# hard in others (target, gift: टारगेट, गिफ्ट); spelling cannot tell, so both are heard
+_SOFT_G = re.compile(r"g(?=[eiy])")
 
 
 def _sounded(latin: str) -> str:
@@ -175,24 +162,59 @@ def _sounded(latin: str) -> str:
     return latin
 
 
-def consonants(latin: str) -> str:
-    """The consonant sounds of a Latin spelling, doubled ones once: certificate and
-    srtifiket both give srtfkt."""
-    return _DOUBLED.sub(r"\1", _NOT_CONSONANT.sub("", _sounded(latin)))
+def _english_sounds(word: str) -> list[str]:
+    """How an English spelling may sound (with a soft and a hard g, when it has one)."""
+    hard = _sounded(word)
+    soft = _SOFT_G.sub("j", hard)
+    return [hard] if soft == hard else [hard, soft]
 
 
-def _spelling(latin: str) -> str:
-    """Sounds with the vowels kept, for comparing two spellings of one word."""
-    latin = _sounded(latin)
+# each Devanagari letter and sign as it sounds, in the letters ``_sounded`` gives English: a
+# Hindi letter is said one way wherever it stands (ग is always hard; Hindi writes a soft g
+# with ज), so English spelling rules never apply to it
+_SOUNDS = {
+    letter: _sounded(latin) for table in (_CONSONANTS, _VOWELS) for letter, latin in table.items()
+} | {_VIRAMA: ""}
+
+
+def sounds(word: str) -> str | None:
+    """A Devanagari word as it sounds, in Latin letters (सर्टिफिकेट: srtifiket; the inherent
+    vowel is left out), or None when it holds anything else."""
+    out: list[str] = []
+    i = 0
+    while i < len(word):
+        pair = word[i : i + 2]
+        if pair in _SOUNDS:  # a letter with a nukta: ज़, फ़
+            out.append(_SOUNDS[pair])
+            i += 2
+            continue
+        sound = _SOUNDS.get(word[i])
+        if sound is None:
+            return None
+        out.append(sound)
+        i += 1
+    return "".join(out) or None
+
+
+def _frame(sounded: str) -> str:
+    return _DOUBLED.sub(r"\1", _NOT_CONSONANT.sub("", sounded))
+
+
+def _soft(sounded: str) -> str:
     for pattern, sound in _SOFT_VOWELS:
-        latin = pattern.sub(sound, latin)
-    return _DOUBLED.sub(r"\1", latin)
+        sounded = pattern.sub(sound, sounded)
+    return _DOUBLED.sub(r"\1", sounded)
+
+
+_LETTER_RUN = re.compile("(?:" + "|".join(sorted(_LETTERS, key=len, reverse=True)) + ")+")
 
 
 def acronyms(word: str) -> list[str]:
     """Every way a word splits wholly into the names of at least ACRONYM_MIN_LETTERS
     English letters (एसबीआई: sbi)."""
     found: list[str] = []
+    if not _LETTER_RUN.fullmatch(word):
+        return found
 
     def split(at: int, letters: str) -> None:
         if at == len(word):
@@ -212,34 +234,30 @@ class Loanwords:
 
     def __init__(self, english: Iterable[str]) -> None:
         self.words = frozenset(w for w in english if w.isascii() and w.isalpha())
-        self._by_sound: dict[str, list[str]] = {}
+        # by consonant frame: each word and its spelling with the vowels, softened
+        self._by_sound: dict[str, list[tuple[str, str]]] = {}
         for known in sorted(self.words):
-            frame = consonants(known)
-            if len(frame) >= LOANWORD_MIN_SOUNDS:
-                self._by_sound.setdefault(frame, []).append(known)
-        self._read: dict[str, str | None] = {}
+            for sounded in _english_sounds(known):
+                frame = _frame(sounded)
+                if len(frame) >= LOANWORD_MIN_SOUNDS:
+                    self._by_sound.setdefault(frame, []).append((known, _soft(sounded)))
 
     def read(self, word: str) -> str | None:
         """The English word ``word`` (as Devanagari) spells, if it is one of ours."""
-        if word not in self._read:
-            if len(self._read) >= READINGS_KEPT:
-                self._read.clear()
-            self._read[word] = self._spelt(word)
-        return self._read[word]
-
-    def _spelt(self, word: str) -> str | None:
         spelt = [a for a in acronyms(word) if a in self.words]
         if spelt:
             return spelt[0] if len(set(spelt)) == 1 else None
-        latin = romanise(word)
-        if latin is None or not _NOT_IN_ENGLISH.isdisjoint(word):
+        if not _NOT_IN_ENGLISH.isdisjoint(word):
             return None
-        heard = self._by_sound.get(consonants(latin), [])
+        sounded = sounds(word)
+        if sounded is None:
+            return None
+        heard = self._by_sound.get(_frame(sounded))
         if not heard:
             return None
-        soft = _spelling(latin)
+        soft = _soft(sounded)
         scored = sorted(
-            ((1.0 - Levenshtein.normalized_distance(soft, _spelling(e)), e) for e in heard),
+            ((1.0 - Levenshtein.normalized_distance(soft, spelt), e) for e, spelt in heard),
             reverse=True,
         )
         best, english = scored[0]

@@ -74,6 +74,7 @@ CATCH_ALL = re.compile(
 # another locale is read as the English word whose names it shares most (Dice), when they
 # share at least ALIGN_MIN_NAMES distinct pairs of names and the Dice coefficient is at
 # least ALIGN_MIN_DICE
+SPELT_KEPT = 50_000  # words of Indian scripts whose English reading is remembered
 ALIGN_MIN_NAMES = 3
 ALIGN_MIN_DICE = 0.5
 TOP_LEAVES = 3  # a department's "best few leaves" score is the mean of this many
@@ -259,6 +260,7 @@ class TaxonomyIndex:
         self._name_index(nodes, department_names or {})
         self.translations = _align(nodes, read)
         self.loanwords = Loanwords(_english_words(nodes, read, department_names or {}))
+        self._spelt: dict[str, str | None] = {}
         self.catch_all = np.array(
             [any(CATCH_ALL.fullmatch(name.strip()) for name in n.names.values()) for n in leaves],
             dtype=bool,
@@ -297,10 +299,15 @@ class TaxonomyIndex:
 
     def spelt(self, word: str) -> str | None:
         """The term of the English word a word of an Indian script spells (बीपीसीएल: bpcl),
-        when the taxonomy's wording uses it."""
-        english = self.loanwords.read(reading(word))
-        term = stem(english) if english is not None else None
-        return term if term is not None and term in self.postings else None
+        when the taxonomy's wording uses it. Remembered (SPELT_KEPT words at most: past
+        that, a long-running process starts again)."""
+        if word not in self._spelt:
+            if len(self._spelt) >= SPELT_KEPT:
+                self._spelt.clear()
+            english = self.loanwords.read(reading(word))
+            term = stem(english) if english is not None else None
+            self._spelt[word] = term if term is not None and term in self.postings else None
+        return self._spelt[word]
 
     def path(self, code: str) -> list[str]:
         """The node and its ancestors, nearest first."""

@@ -16,7 +16,7 @@ from hub.runtime import Runtime
 from hub.services import routing
 from hub.services.grievances import FilingData, file_grievance
 from hub.services.taxonomy import load_rule_set
-from routing_rules.loanwords import Loanwords
+from routing_rules.loanwords import Loanwords, sounds
 from routing_rules.ranker import (
     Example,
     HistoryModel,
@@ -244,6 +244,10 @@ def test_of_two_english_words_with_the_same_consonants_the_vowels_choose() -> No
     assert both.read("कैंसिल") == "cancel"
     assert both.read("पर्सन") is None  # as far from person as from parson: no guess
     assert both.read("कृपा") is None  # "please" has the consonants of crop: too few to tell
+    # Hindi's ग is hard before any vowel (गेमिंग, gaming); English spelling cannot say
+    assert Loanwords(["gaming", "target"]).read("गेमिंग") == "gaming"
+    assert Loanwords(["target", "general"]).read("टारगेट") == "target"
+    assert sounds("क़ानून") == "kanun"  # a nukta is no sound of its own
     # "educated" sounds like "sixth", but English is never spelt with ष
     assert Loanwords(["sixth"]).read("शिक्षित") is None
     # an English "ch" said "k" is heard as Hindi writes it
