@@ -248,6 +248,7 @@ def test_of_two_english_words_with_the_same_consonants_the_vowels_choose() -> No
     assert Loanwords(["gaming", "target"]).read("गेमिंग") == "gaming"
     assert Loanwords(["target", "general"]).read("टारगेट") == "target"
     assert sounds("क़ानून") == "kanun"  # a nukta is no sound of its own
+    assert Loanwords(["fir"]).read("एफ\u093cआईआर") == "fir"  # F written with a nukta
     # "educated" sounds like "sixth", but English is never spelt with ष
     assert Loanwords(["sixth"]).read("शिक्षित") is None
     # an English "ch" said "k" is heard as Hindi writes it
