@@ -359,6 +359,7 @@ def devanagari(word: str) -> str:
     return word
 
 
+@functools.lru_cache(maxsize=200_000)
 def reading(word: str) -> str:
     """A word as the stemmer and the lexicons read it: as Devanagari, without the invisible
     joiners some keyboards put inside a conjunct (Marathi र्‍य)."""
