@@ -146,8 +146,8 @@ _SPELLING = (
     (re.compile(r"sh"), "s"),
     (re.compile(r"([kgtdbpjC])h"), r"\1"),
 )
+# vowels as English spells them and Hindi hears them: maintenance, मेंटेनन्स; caution, कॉशन
 _SOFT_VOWELS = ((re.compile(r"ai"), "e"), (re.compile(r"au"), "o"), (re.compile(r"y"), "i"))
-# (English spellings: maintenance, मेंटेनन्स; caution, कॉशन)
 _NOT_CONSONANT = re.compile(r"[aeiouyh]")
 _DOUBLED = re.compile(r"(.)\1+")
 
@@ -258,7 +258,7 @@ class Loanwords:
             return None
         soft = _soft(sounded)
         scored = sorted(
-            ((1.0 - Levenshtein.normalized_distance(soft, spelt), e) for e, spelt in heard),
+            ((1.0 - Levenshtein.normalized_distance(soft, other), e) for e, other in heard),
             reverse=True,
         )
         best, english = scored[0]

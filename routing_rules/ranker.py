@@ -74,9 +74,9 @@ CATCH_ALL = re.compile(
 # another locale is read as the English word whose names it shares most (Dice), when they
 # share at least ALIGN_MIN_NAMES distinct pairs of names and the Dice coefficient is at
 # least ALIGN_MIN_DICE
-SPELT_KEPT = 50_000  # words of Indian scripts whose English reading is remembered
 ALIGN_MIN_NAMES = 3
 ALIGN_MIN_DICE = 0.5
+SPELT_KEPT = 50_000  # words of Indian scripts whose English reading is remembered
 TOP_LEAVES = 3  # a department's "best few leaves" score is the mean of this many
 PRIOR_MASS = 20.0  # the tree's wording counts as this many words of a department's history
 NB_SMOOTHING = 0.01  # pseudo-count of every term in every department
@@ -513,17 +513,13 @@ def weigh(index: TaxonomyIndex, query: list[Term]) -> tuple[dict[str, float], li
     by_lexicon = {item.word for item in query if item.via == "lexicon"}
     for item in query:
         term = item.term
-        translated = None if item.word in by_lexicon else index.translations.get(term)
-        via = "names"
-        if (
-            translated is None
-            and not item.via
-            and item.word not in by_lexicon
-            and not item.word.isascii()
-            and not index.knows(term)
-        ):
-            translated, via = index.spelt(item.word), "spelt"
-        if not index.knows(term):
+        known = index.knows(term)
+        translated, via = None, ""
+        if item.word not in by_lexicon:  # a word no lexicon reads
+            translated, via = index.translations.get(term), "names"
+            if translated is None and not known and not item.word.isascii():
+                translated, via = index.spelt(item.word), "spelt"
+        if not known:
             corrected = index.correct(term)
             if corrected is not None:
                 item = Term(corrected, item.word, "fuzzy")
