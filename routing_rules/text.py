@@ -1,11 +1,12 @@
 """From what a citizen wrote to the terms the router compares.
 
-Pure code. Text is NFKC-normalised and lower-cased; words are split in Latin
-and the Indic scripts; everyday words of Hindi, Hinglish, Kannada, Bengali,
-Marathi, Tamil and Telugu gain their English equivalent from the lexicons
-(``lexicon/*.yaml``, one file per language, merged); stop words are dropped and the rest
-stemmed (Snowball English for Latin words, Snowball Hindi for Devanagari), so
-"pensions", "pensioner's" and "pension" meet in one term.
+Pure code. Text is NFKC-normalised and lower-cased; words are split in Latin,
+the Indic scripts and Urdu's; every Indic script is read as Devanagari (Urdu by
+``urdu.devanagari``); everyday words of the languages the lexicons hold
+(``lexicon/*.yaml``, one file per language, merged) gain their English equivalent;
+stop words are dropped and the rest stemmed (Snowball English for Latin words,
+Snowball Hindi for Devanagari), so "pensions", "pensioner's" and "pension" meet in
+one term.
 """
 
 from __future__ import annotations
@@ -20,17 +21,28 @@ from pathlib import Path
 import snowballstemmer
 import yaml
 
+from routing_rules import urdu
+
 LEXICON_DIR = Path(__file__).with_name("lexicon")
 MAX_WORDS = 1500  # a long rambling text is routed on its first 1,500 words
 MAX_WORD_LENGTH = 40  # longer "words" are ids, URLs or noise
 
-# Latin letters and digits, or a run of Devanagari letters and marks (other Brahmic scripts
-# are read as Devanagari first); the danda, double danda, Devanagari digits and the
-# abbreviation sign (U+0964-U+0970) end a word, as a full stop or a digit does in English;
-# a zero-width joiner or non-joiner belongs to the word it sits inside, and to no other.
+# Latin letters and digits, a run of Devanagari letters and marks (other Brahmic scripts
+# are read as Devanagari first), or a run of Perso-Arabic letters and marks (Urdu); the
+# danda, double danda, Devanagari digits and the abbreviation sign (U+0964-U+0970) end a
+# word, as a full stop or a digit does in English, and so do Urdu's full stop, comma,
+# question mark and digits; a zero-width joiner or non-joiner belongs to the word it sits
+# inside, and to no other.
+_URDU_LETTERS = (
+    "\u0621-\u063f\u0641-\u064a\u066e\u066f\u0671-\u06d3"
+    "\u06d5\u06ee\u06ef\u06fa-\u06ff\u0750-\u077f"
+)
+_URDU_MARKS = "\u0640\u064b-\u065f\u0670\u06d6-\u06ed"
 _WORD = re.compile(
     r"[a-z0-9]+|[\u0900-\u0963\u0971-\u097f](?:[\u0900-\u0963\u0971-\u097f\u200c\u200d]*"
     r"[\u0900-\u0963\u0971-\u097f])?"
+    rf"|[{_URDU_LETTERS}](?:[{_URDU_LETTERS}{_URDU_MARKS}\u200c\u200d]*"
+    rf"[{_URDU_LETTERS}{_URDU_MARKS}])?"
 )
 # Bengali, Gurmukhi, Gujarati, Oriya, Tamil, Telugu, Kannada and Malayalam: Unicode lays
 # each 128-point block out parallel to Devanagari (ISCII's order), so the same letter sits at
@@ -38,14 +50,44 @@ _WORD = re.compile(
 # (Sanskrit-derived words are mostly spelt alike). One code point for one, so a word's place
 # in the text is the same in both readings; Gurmukhi's tippi is a nasal (anusvara).
 _BRAHMIC_BLOCKS = range(0x0980, 0x0D80, 0x80)
-_TO_DEVANAGARI = {
-    block + offset: 0x0900 + offset for block in _BRAHMIC_BLOCKS for offset in range(0x80)
-} | {0x0A70: 0x0902}
+# a few letters added to a script after ISCII sit where Devanagari has no twin: Assamese ra
+# and wa (U+09F0 would be the abbreviation sign, which ends a word), Oriya wa, Bengali's
+# khanda ta and Malayalam's chillus (vowelless consonants, atomic since Unicode 5.1)
+_OWN_LETTERS = {
+    0x09F0: 0x0930,  # Assamese ra: र
+    0x09F1: 0x0935,  # Assamese wa: व
+    0x0B71: 0x0935,  # Oriya wa: व
+    0x09CE: 0x0924,  # Bengali khanda ta: त
+    0x0D7A: 0x0923,  # Malayalam chillu nn: ण
+    0x0D7B: 0x0928,  # chillu n: न
+    0x0D7C: 0x0930,  # chillu rr: र
+    0x0D7D: 0x0932,  # chillu l: ल
+    0x0D7E: 0x0933,  # chillu ll: ळ
+    0x0D7F: 0x0915,  # chillu k: क
+    0x0D54: 0x092E,  # chillu m: म
+    0x0D55: 0x092F,  # chillu y: य
+    0x0D56: 0x0933,  # chillu lll: ळ
+}
+_TO_DEVANAGARI = (
+    {block + offset: 0x0900 + offset for block in _BRAHMIC_BLOCKS for offset in range(0x80)}
+    | {0x0A70: 0x0902}
+    | _OWN_LETTERS
+)
+# ... and in a word's reading, the khanda ta and the chillus are consonants without a vowel
+_VOWELLESS = (0x09CE, 0x0D54, 0x0D55, 0x0D56, *range(0x0D7A, 0x0D80))
+_READ_AS: dict[int, int | str] = _TO_DEVANAGARI | {
+    code: chr(_OWN_LETTERS[code]) + "\u094d" for code in _VOWELLESS
+}
 # what the offset leaves unlike Hindi: Gurmukhi's addak (doubling; U+0A71 lands on U+0971)
-# has no sign there; NFKC splits Gurmukhi sha and lla into sa and la + nukta; the Dravidian
-# short e and o and alveolar n and r are plain e, o, n and r to a Hindi reader
+# has no sign there; a Malayalam chillu typed with a virama after it (ൻ്റ, nta) has one
+# virama too many; Bengali and Oriya write the sound ya with a nukta (য়, ୟ: their plain
+# letter says ja), Hindi without; NFKC splits Gurmukhi sha and lla into sa and la + nukta;
+# the Dravidian short e and o and alveolar n and r are plain e, o, n and r to a Hindi reader
 _DEVANAGARI_SPELLING = (
     ("\u0971", ""),
+    ("\u094d\u094d", "\u094d"),
+    ("\u092f\u093c", "\u092f"),
+    ("\u095f", "\u092f"),  # Oriya's yya has no decomposition: it lands on Devanagari's
     ("\u0938\u093c", "\u0936"),
     ("\u0932\u093c", "\u0933"),
     ("\u090e", "\u090f"),
@@ -210,7 +252,7 @@ _ENGLISH_STOP = frozenset(
         "yours",
     ]
 )
-# function words (the common Hindi stop list) and a letter's courtesies
+# function words (the common Hindi stop list) and a letter's courtesies; Urdu's, as read
 _HINDI_STOP_WORDS = """
     अंदर अत अदि अप अपना अपनि अपनी अपने अभि अभी आदि आप इंहिं इंहें इंहों इतयादि इत्यादि
     इन इनका इन्हीं इन्हें इन्हों इस इसका इसकि इसकी इसके इसमें इसि इसी इसे उंहिं उंहें
@@ -228,7 +270,9 @@ _HINDI_STOP_WORDS = """
     महोदया मान्यवर आदरणीय महाशय कृपया निवेदन सादर प्रणाम धन्यवाद मेरा मेरी मेरे हम मैं
     हमारा हमारी हमारे आपका आपकी आपके तुम बारे
 """
-_HINDI_STOP = frozenset(_HINDI_STOP_WORDS.split())
+_HINDI_STOP = frozenset(_HINDI_STOP_WORDS.split()) | {
+    urdu.devanagari(word) for word in urdu.STOP_WORDS.split()
+}
 _HINGLISH_STOP = frozenset(
     [
         "hai",
@@ -350,10 +394,13 @@ def stem(word: str) -> str | None:
 
 
 def devanagari(word: str) -> str:
-    """A word with the other Brahmic scripts' letters read as their Devanagari twins."""
+    """A word with the other Brahmic scripts' letters read as their Devanagari twins, or an
+    Urdu word read as Hindi would spell it."""
     if word.isascii():
         return word
-    word = word.translate(_TO_DEVANAGARI)
+    if urdu.is_urdu(word):
+        return urdu.devanagari(word)
+    word = word.translate(_READ_AS)
     for written, read in _DEVANAGARI_SPELLING:
         word = word.replace(written, read)
     return word

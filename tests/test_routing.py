@@ -142,6 +142,33 @@ def test_gurmukhi_sha_and_addak_read_as_hindi() -> None:
     assert term_set("ਪੱਕਾ") == term_set("पका")  # the addak (doubling) has no Devanagari sign
 
 
+def test_letters_added_after_iscii_read_as_their_sounds() -> None:
+    # Assamese ra sits where Devanagari has its abbreviation sign, which ends a word
+    assert words("ৰাস্তাৰ অৱস্থা") == ["ৰাস্তাৰ", "অৱস্থা"]
+    assert term_set("ৱাৰ্ড") == term_set("वार्ड") == term_set("ୱାର୍ଡ")  # Assamese, Oriya wa
+    # Malayalam's chillus, atomic or typed the older way (virama and joiner), read alike
+    assert term_set("പെൻഷൻ") == term_set("പെന്\u200dഷന്\u200d") == term_set("पेन्षन्")
+    assert term_set("വെള്ളത്തിൻ\u0d4dറെ") == term_set("വെള്ളത്തിന്റെ")  # nta, both ways
+    assert term_set("উৎসব") == term_set("उत्सब")  # Bengali khanda ta
+    assert term_set("ସମୟ") == term_set("সময়") == term_set("समय")  # ya, which Oriya and Bengali dot
+
+
+def test_urdu_is_read_as_hindi_spells_it() -> None:
+    """Hindi and Urdu are one spoken language: an Urdu word is read as Devanagari, exactly
+    where Urdu writes every sound (پانی, سڑک), and its function words route nothing."""
+    assert term_set("پانی") == term_set("पानी")
+    assert term_set("سڑک") == term_set("सड़क")
+    assert term_set("کچرا") == term_set("कचरा")
+    assert term_set("بھائی کوئی") == term_set("भाई कोई")  # aspirate; ئی after a vowel
+    assert term_set("كچرا") == term_set("کچرا")  # an Arabic keyboard's kaf is Urdu's
+    assert term_set("بِجلی") == term_set("बिजली")  # a short vowel, where it is marked
+    assert term_set("شکایت") == term_set("शकायत")  # ... and where not, as close as spelt
+    # Urdu's full stop, comma and question mark end a word; the stretching tatweel is none
+    assert words("پانی\u06d4بجلی، سڑک؟ ۱۲۳ پا\u0640نی") == ["پانی", "بجلی", "سڑک", "پا\u0640نی"]
+    assert term_set("پا\u0640نی") == term_set("پانی")
+    assert term_set("ہمارے میں کئی سے نہیں ہے اور جناب") == []
+
+
 def test_misspelt_word_is_explained_as_corrected(sample_router: Router) -> None:
     top = sample_router.suggest("garbege everywhere").suggestions[0]
     assert any(m.word == "garbege" and m.via == "fuzzy" for m in top.matches)
