@@ -33,6 +33,9 @@ ACRONYM_MIN_LETTERS = 2
 # letters: a word that has one is an Indian word, whatever English it sounds like (ଶିକ୍ଷିତ,
 # Odia "educated", has the consonants of "sixth")
 _NOT_IN_ENGLISH = frozenset("खघछझठढधभषणञङऋृळ")
+# a vowel said before s and a consonant, where English begins with the cluster (इस्कूल;
+# Urdu always writes one: اسٹیشن, read असटीशन)
+_PROTHETIC = re.compile("[\u0905\u0907]\u0938(?![\u093e-\u094c])")
 _NUKTA = "\u093c"
 _VIRAMA = "\u094d"
 # text is NFKC: a letter with a nukta is the letter and U+093C, a pair of code points
@@ -250,6 +253,12 @@ class Loanwords:
             return spelt[0] if len(set(spelt)) == 1 else None
         if not _NOT_IN_ENGLISH.isdisjoint(word):
             return None
+        english = self._heard(word)
+        if english is None and _PROTHETIC.match(word):
+            english = self._heard(word[1:])  # इस्कूल, Urdu's اسٹیشن: school, station
+        return english
+
+    def _heard(self, word: str) -> str | None:
         sounded = sounds(word)
         if sounded is None:
             return None

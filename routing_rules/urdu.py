@@ -14,8 +14,9 @@ The reading, letter by letter:
   the start of a word or before a vowel letter, and ی after ا (شکایت), otherwise ो
   and ी; ے is े; a word ending in ہ after a consonant ends in ा (راستہ), as Urdu
   spells it;
-- ئ with ی or ے is ई or ए (کوئی कोई, گئے गए); ع is read as the ा it mostly sounds
-  after a consonant (بعد बाद), else as अ;
+- ئ with ی or ے is ई or ए (کوئی कोई, گئے गए), ؤ is ओ (دواؤں दवाओं), a closing یہ
+  is -िया (ڈاکیہ डाकिया); ع is read as the ा it mostly sounds after a consonant
+  (بعد बाद), else as अ;
 - the short vowel marks, where a writer puts them, are read (zer ि, pesh ु, jazm ्,
   a shadda doubles); Arabic-keyboard forms (ك ي ه) are the Urdu letters.
 """
@@ -39,7 +40,6 @@ _SAME = str.maketrans(
         "\u0623": "\u0627",  # أ alef with hamza: ا
         "\u0625": "\u0627",  # إ
         "\u0671": "\u0627",  # ٱ alef wasla
-        "\u0624": "\u0648",  # ؤ waw with hamza: و
         "\u06d3": "\u0626\u06d2",  # ۓ: ئے
         "\u0640": None,  # tatweel: a stretch, no letter
         "\u200c": None,
@@ -170,6 +170,10 @@ def devanagari(word: str) -> str:
             else:
                 out.append("व")
                 after_consonant = True
+        elif ch == "ی" and after_consonant and nxt == "ہ" and i + 2 == n:
+            out.append("िया")  # ڈاکیہ, بلدیہ: -iya
+            i += 1
+            after_consonant = False
         elif ch in "یے":
             vowel = "ी" if ch == "ی" else "े"
             if after_consonant and (nxt not in _VOWEL_LETTERS or ch == "ے"):
@@ -192,6 +196,9 @@ def devanagari(word: str) -> str:
                 i += 1
             else:
                 out.append("इ")
+            after_consonant = False
+        elif ch == "ؤ":  # a vowel's seat: the -ओं of دواؤں
+            out.append("ो" if after_consonant else "ओ")
             after_consonant = False
         elif ch == "ء":
             after_consonant = False

@@ -163,6 +163,7 @@ def test_urdu_is_read_as_hindi_spells_it() -> None:
     assert term_set("كچرا") == term_set("کچرا")  # an Arabic keyboard's kaf is Urdu's
     assert term_set("بِجلی") == term_set("बिजली")  # a short vowel, where it is marked
     assert term_set("شکایت") == term_set("शकायत")  # ... and where not, as close as spelt
+    assert term_set("دواؤں ڈاکیہ") == term_set("दवाओं डाकिया")  # ؤ a vowel; a closing یہ
     # Urdu's full stop, comma and question mark end a word; the stretching tatweel is none
     assert words("پانی\u06d4بجلی، سڑک؟ ۱۲۳ پا\u0640نی") == ["پانی", "بجلی", "سڑک", "پا\u0640نی"]
     assert term_set("پا\u0640نی") == term_set("پانی")
@@ -276,6 +277,9 @@ def test_of_two_english_words_with_the_same_consonants_the_vowels_choose() -> No
     assert Loanwords(["target", "general"]).read("टारगेट") == "target"
     assert sounds("क़ानून") == "kanun"  # a nukta is no sound of its own
     assert Loanwords(["fir"]).read("एफ\u093cआईआर") == "fir"  # F written with a nukta
+    # a vowel said before s and a consonant, as Urdu always writes one: station, street
+    assert Loanwords(["station"]).read("असटीशन") == "station"  # اسٹیشن, as read
+    assert Loanwords(["street"]).read("इस्ट्रीट") == "street"
     # "educated" sounds like "sixth", but English is never spelt with ष
     assert Loanwords(["sixth"]).read("शिक्षित") is None
     # an English "ch" said "k" is heard as Hindi writes it
