@@ -98,7 +98,17 @@ _DEVANAGARI_SPELLING = (
     ("\u0931", "\u0930"),
 )
 _DEVANAGARI = re.compile(r"[\u0900-\u097f]")
-_INDIC = re.compile(r"[\u0980-\u0dff]")
+_SCRIPTS = (
+    "devanagari",
+    "bengali",
+    "gurmukhi",
+    "gujarati",
+    "oriya",
+    "tamil",
+    "telugu",
+    "kannada",
+    "malayalam",
+)
 
 _ENGLISH_STOP = frozenset(
     [
@@ -322,15 +332,16 @@ class Term:
 
 
 @functools.cache
-def _lexicon() -> dict[str, tuple[str, ...]]:
+def _lexicon() -> dict[tuple[str, str], tuple[str, ...]]:
     return read_lexicons(LEXICON_DIR)
 
 
-def read_lexicons(folder: Path) -> dict[str, tuple[str, ...]]:
-    """Every ``*.yaml`` lexicon in ``folder``, merged: a word as citizens write it (read
-    as Devanagari, as ``terms`` reads it) to its English words. A word two lexicons give
-    different meanings keeps both. A malformed file is refused naming it and the entry."""
-    merged: dict[str, tuple[str, ...]] = {}
+def read_lexicons(folder: Path) -> dict[tuple[str, str], tuple[str, ...]]:
+    """Every ``*.yaml`` lexicon in ``folder``, merged: a word as citizens write it, as its
+    script and its Devanagari reading (as ``terms`` reads it), to its English words. A word
+    two lexicons give different meanings keeps both. A malformed file is refused naming it
+    and the entry."""
+    merged: dict[tuple[str, str], tuple[str, ...]] = {}
     for path in sorted(folder.glob("*.yaml")):
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         entries = raw.get("words") if isinstance(raw, dict) else None
@@ -339,10 +350,24 @@ def read_lexicons(folder: Path) -> dict[str, tuple[str, ...]]:
         for key, value in entries.items():
             if not isinstance(key, str) or not isinstance(value, str) or not value.strip():
                 raise ValueError(f"{path}: words.{key}: expected a word and its English word(s)")
-            word = reading(unicodedata.normalize("NFKC", key).lower())
+            word = unicodedata.normalize("NFKC", key).lower()
+            found = (script(word), reading(word))
             english = tuple(value.lower().split())
-            merged[word] = tuple(dict.fromkeys((*merged.get(word, ()), *english)))
+            merged[found] = tuple(dict.fromkeys((*merged.get(found, ()), *english)))
     return merged
+
+
+def meanings(lexicon: dict[tuple[str, str], tuple[str, ...]], word: str) -> tuple[str, ...]:
+    """What the lexicons say a word means. A word list speaks for the script it is written
+    in: Gujarati ones for Gujarati words, Urdu ones for Urdu words; and, as every Indic
+    script is read as Devanagari, the Devanagari ones (Hindi, Marathi) for all of them. So
+    a Kannada or Bengali word that reads as a Hindi word of another meaning (ಲಂಚ, bribe,
+    reads लंच) never says so of the Hindi word."""
+    written, read = script(word), reading(word)
+    own = lexicon.get((written, read), ())
+    if written in ("latin", "devanagari"):
+        return own
+    return own + lexicon.get(("devanagari", read), ())
 
 
 def clean(text: str) -> str:
@@ -367,15 +392,18 @@ def looks_binary(text: str) -> bool:
     return bad / len(sample) > 0.1
 
 
-def scripts(text: str) -> set[str]:
-    found = set()
-    if re.search(r"[a-zA-Z]", text):
-        found.add("latin")
-    if _DEVANAGARI.search(text):
-        found.add("devanagari")
-    if _INDIC.search(text):
-        found.add("other_indic")
-    return found
+def script(word: str) -> str:
+    """The script a word is written in: latin, urdu, or the Unicode name of its Indic block
+    (devanagari, bengali, gurmukhi, gujarati, oriya, tamil, telugu, kannada, malayalam)."""
+    if word.isascii():
+        return "latin"
+    for ch in word:
+        code = ord(ch)
+        if 0x0900 <= code < 0x0D80:
+            return _SCRIPTS[(code - 0x0900) // 0x80]
+        if urdu.is_urdu(ch):
+            return "urdu"
+    return "other"
 
 
 @functools.lru_cache(maxsize=200_000)
@@ -429,7 +457,7 @@ def terms(text: str) -> list[Term]:
         term = stem(word)
         if term is not None:
             out.append(Term(term, word))
-        for english in lexicon.get(reading(word), ()):
+        for english in meanings(lexicon, word):
             mapped = stem(english)
             if mapped is not None and mapped != term:
                 out.append(Term(mapped, word, "lexicon"))

@@ -29,7 +29,15 @@ from routing_rules.ranker import (
 )
 from routing_rules.references import candidates, find_references, format_pattern
 from routing_rules.rules import read_rules
-from routing_rules.text import LEXICON_DIR, read_lexicons, term_set, terms, words
+from routing_rules.text import (
+    LEXICON_DIR,
+    meanings,
+    read_lexicons,
+    stem,
+    term_set,
+    terms,
+    words,
+)
 from tests.conftest import CPGRAMS_DIR, ROOT, SAMPLE_RULES, People, data_of, gql, run_hub
 
 FIXTURE = ROOT / "tests" / "fixtures"
@@ -145,12 +153,12 @@ def test_gurmukhi_sha_and_addak_read_as_hindi() -> None:
 def test_letters_added_after_iscii_read_as_their_sounds() -> None:
     # Assamese ra sits where Devanagari has its abbreviation sign, which ends a word
     assert words("ৰাস্তাৰ অৱস্থা") == ["ৰাস্তাৰ", "অৱস্থা"]
-    assert term_set("ৱাৰ্ড") == term_set("वार्ड") == term_set("ୱାର୍ଡ")  # Assamese, Oriya wa
+    assert stem("ৱাৰ্ড") == stem("वार्ड") == stem("ୱାର୍ଡ")  # Assamese, Oriya wa
     # Malayalam's chillus, atomic or typed the older way (virama and joiner), read alike
-    assert term_set("പെൻഷൻ") == term_set("പെന്\u200dഷന്\u200d") == term_set("पेन्षन्")
-    assert term_set("വെള്ളത്തിൻ\u0d4dറെ") == term_set("വെള്ളത്തിന്റെ")  # nta, both ways
-    assert term_set("উৎসব") == term_set("उत्सब")  # Bengali khanda ta
-    assert term_set("ସମୟ") == term_set("সময়") == term_set("समय")  # ya, which Oriya and Bengali dot
+    assert stem("പെൻഷൻ") == stem("പെന്\u200dഷന്\u200d") == stem("पेन्षन्")
+    assert stem("വെള്ളത്തിൻ\u0d4dറെ") == stem("വെള്ളത്തിന്റെ")  # nta, both ways
+    assert stem("উৎসব") == stem("उत्सब")  # Bengali khanda ta
+    assert stem("ସମୟ") == stem("সময়") == stem("समय")  # ya, which Oriya and Bengali dot
 
 
 def test_urdu_is_read_as_hindi_spells_it() -> None:
@@ -163,7 +171,7 @@ def test_urdu_is_read_as_hindi_spells_it() -> None:
     assert term_set("كچرا") == term_set("کچرا")  # an Arabic keyboard's kaf is Urdu's
     assert term_set("بِجلی") == term_set("बिजली")  # a short vowel, where it is marked
     assert term_set("شکایت") == term_set("शकायत")  # ... and where not, as close as spelt
-    assert term_set("دواؤں ڈاکیہ") == term_set("दवाओं डाकिया")  # ؤ a vowel; a closing یہ
+    assert [stem("دواؤں"), stem("ڈاکیہ")] == [stem("दवाओं"), stem("डाकिया")]  # ؤ; closing یہ
     # Urdu's full stop, comma and question mark end a word; the stretching tatweel is none
     assert words("پانی\u06d4بجلی، سڑک؟ ۱۲۳ پا\u0640نی") == ["پانی", "بجلی", "سڑک", "پا\u0640نی"]
     assert term_set("پا\u0640نی") == term_set("پانی")
@@ -177,7 +185,7 @@ def test_misspelt_word_is_explained_as_corrected(sample_router: Router) -> None:
 
 def test_a_malformed_lexicon_is_refused_naming_the_file_and_the_word(tmp_path: Path) -> None:
     (tmp_path / "good.yaml").write_text("version: 1\nwords:\n  neeru: water\n", encoding="utf-8")
-    assert read_lexicons(tmp_path) == {"neeru": ("water",)}
+    assert read_lexicons(tmp_path) == {("latin", "neeru"): ("water",)}
     (tmp_path / "odia.yaml").write_text("version: 1\nwords:\n  ପାଣି: 5\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"odia.yaml: words.ପାଣି: expected a word"):
         read_lexicons(tmp_path)
@@ -189,8 +197,15 @@ def test_a_malformed_lexicon_is_refused_naming_the_file_and_the_word(tmp_path: P
 def test_every_lexicon_reads_and_two_that_share_a_word_keep_both_meanings(tmp_path: Path) -> None:
     assert read_lexicons(LEXICON_DIR)  # the shipped ones are well formed
     (tmp_path / "a.yaml").write_text("words:\n  कल: tomorrow\n", encoding="utf-8")
-    (tmp_path / "b.yaml").write_text("words:\n  কল: tap\n", encoding="utf-8")  # Bengali kol
-    assert read_lexicons(tmp_path) == {"कल": ("tomorrow", "tap")}
+    (tmp_path / "b.yaml").write_text("words:\n  कल: yesterday\n", encoding="utf-8")
+    (tmp_path / "c.yaml").write_text("words:\n  কল: tap\n  ಲಂಚ: bribe\n", encoding="utf-8")
+    lexicon = read_lexicons(tmp_path)
+    assert meanings(lexicon, "कल") == ("tomorrow", "yesterday")
+    # a word list speaks for its own script (Bengali kol is a tap, Kannada lancha a bribe),
+    # and the Devanagari ones for every Indic word, as all are read as Devanagari
+    assert meanings(lexicon, "কল") == ("tap", "tomorrow", "yesterday")
+    assert meanings(lexicon, "ಲಂಚ") == ("bribe",)
+    assert meanings(lexicon, "लंच") == ()  # Hindi "lunch" reads as ಲಂಚ does
 
 
 def test_the_taxonomys_names_in_two_languages_translate_a_citizens_word() -> None:
