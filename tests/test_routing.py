@@ -84,6 +84,17 @@ def test_plain_english_names_the_leaf_and_explains(sample_router: Router) -> Non
         ("गटार तुंबले आहे आणि सांडपाणी रस्त्यावर वाहत आहे", "WSD"),  # Marathi: sewage
         ("எங்கள் தெருவில் குப்பை அள்ளப்படவில்லை", "UDD"),  # Tamil: garbage
         ("మా వీధిలో చెత్త తీయడం లేదు", "UDD"),  # Telugu: garbage
+        ("અમારા વિસ્તારમાં ત્રણ દિવસથી પાણી આવતું નથી", "WSD"),  # Gujarati: no water
+        ("ગટર ઉભરાય છે અને ગંદું પાણી રસ્તા પર ફેલાય છે", "WSD"),  # Gujarati: sewage
+        ("ଆମ ସାହିରୁ ଏକ ସପ୍ତାହ ହେଲା ଘରୁ ଅଳିଆ ନେବାକୁ ଗାଡ଼ି ଆସୁନାହିଁ", "UDD"),  # Odia: garbage
+        ("ଛଅ ମାସ ହେଲା ମୋ ମାଆଙ୍କୁ ବାର୍ଦ୍ଧକ୍ୟ ଭତ୍ତା ମିଳୁନାହିଁ", "SWD"),  # Odia: old-age pension
+        ("ਸੀਵਰੇਜ ਦਾ ਗੰਦਾ ਪਾਣੀ ਸੜਕ ਉੱਤੇ ਵਹਿ ਰਿਹਾ ਹੈ", "WSD"),  # Punjabi: sewage
+        ("ਮੇਰੇ ਬੇਟੇ ਦਾ ਵਜ਼ੀਫ਼ਾ ਅਜੇ ਤੱਕ ਬੈਂਕ ਖਾਤੇ ਵਿੱਚ ਨਹੀਂ ਆਇਆ", "SWD"),  # Punjabi: scholarship
+        ("ഞങ്ങളുടെ തെരുവിലെ മാലിന്യം ഒരാഴ്ചയായി ആരും ശേഖരിക്കുന്നില്ല", "UDD"),  # Malayalam
+        ("ഞങ്ങളുടെ റോഡിലെ തെരുവുവിളക്ക് രണ്ടാഴ്ചയായി കത്തുന്നില്ല", "UDD"),  # ... street light
+        ("ہماری سڑک پر بڑے بڑے گڑھے پڑ گئے ہیں", "UDD"),  # Urdu: potholes
+        ("میری والدہ کو چھ مہینے سے بڑھاپے کی پنشن نہیں ملی", "SWD"),  # Urdu: old-age pension
+        ("سڑک پر گٹر کا گندا پانی ابل رہا ہے", "WSD"),  # Urdu: sewage
         ("CONTAMINATED WATER SUPPLY, DIRTY AND MUDDY", "WSD"),  # shouting
     ],
 )
