@@ -21,12 +21,13 @@ Two English words that fit a written word equally well are no reading at all.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from rapidfuzz.distance import Levenshtein
 
 LOANWORD_MIN_SOUNDS = 4
 LOANWORD_MIN_SIMILARITY = 0.7
+LOANWORD_TIE_USES = 4  # a tie goes to a word the taxonomy uses this many times as often
 ACRONYM_MIN_LETTERS = 2
 
 # English as Hindi spells it has no aspirates but थ ("th") and फ ("f"), and none of these
@@ -37,6 +38,19 @@ _NOT_IN_ENGLISH = frozenset("खघछझठढधभषणञङऋृळ")
 # Urdu always writes one: اسٹیشن, read असटीशन)
 _PROTHETIC = re.compile("[\u0905\u0907]\u0938(?![\u093e-\u094c])")
 _NUKTA = "\u093c"
+# Kannada, Telugu, Tamil and Malayalam write English "sh" with their ṣa (ಪೆನ್ಷನ್, pension),
+# a nasal before a stop as the stop's own (ಬ್ಯಾಂಕ್ is ङ्क, ಸಿಲಿಂಡರ್ may be ण्ड), and often
+# English l as ḷa (அப்ளிகேஷன், സ്കോളർഷിപ്പ്): in these scripts they are English sounds
+_DRAVIDIAN = frozenset(("kannada", "telugu", "tamil", "malayalam"))
+_NOT_IN_DRAVIDIAN_ENGLISH = _NOT_IN_ENGLISH - frozenset("षणङञळ")
+# ... but not in Sanskrit's clusters kṣa and ṣṭa (ಶಿಕ್ಷಿತ, "educated", is not "sixth"; ಕಷ್ಟ)
+_SANSKRIT_SSA = re.compile("\u0915\u094d\u0937|\u0937\u094d[\u091f\u0920]")
+# Tamil has one letter for k and g, for t and d, for p, b and f, and writes s, ch and j alike
+# (சர்டிபிகேட், certificate; பேங்க், bank): its words are heard, and English compared, with
+# each pair as one sound
+_TAMIL = str.maketrans({"g": "k", "d": "t", "b": "p", "f": "p", "s": "C", "j": "C", "z": "C"})
+# English's closing silent e (insurance, certificate), which no Indian spelling writes
+_SILENT_E = re.compile(r"(?<=[^aeiou])e$")
 _VIRAMA = "\u094d"
 # text is NFKC: a letter with a nukta is the letter and U+093C, a pair of code points
 _CONSONANTS = {
@@ -200,6 +214,10 @@ def sounds(word: str) -> str | None:
     return "".join(out) or None
 
 
+def _tamil(sounded: str) -> str:
+    return sounded.translate(_TAMIL)
+
+
 def _frame(sounded: str) -> str:
     return _DOUBLED.sub(r"\1", _NOT_CONSONANT.sub("", sounded))
 
@@ -236,33 +254,56 @@ def acronyms(word: str) -> list[str]:
 class Loanwords:
     """Reads a word of an Indian script as one of a list of English words (or not)."""
 
-    def __init__(self, english: Iterable[str]) -> None:
-        self.words = frozenset(w for w in english if w.isascii() and w.isalpha())
-        # by consonant frame: each word and its spelling with the vowels, softened
+    def __init__(self, english: Iterable[str] | Mapping[str, int]) -> None:
+        """``english``: the words, or the words with how often the taxonomy uses each."""
+        used = english if isinstance(english, Mapping) else dict.fromkeys(english, 1)
+        self._used = {w: n for w, n in used.items() if w.isascii() and w.isalpha()}
+        self.words = frozenset(self._used)
+        # by consonant frame: each word and its spelling with the vowels, softened; and the
+        # same with Tamil's letters (``_tamil``)
         self._by_sound: dict[str, list[tuple[str, str]]] = {}
+        self._by_tamil_sound: dict[str, list[tuple[str, str]]] = {}
         for known in sorted(self.words):
             for sounded in _english_sounds(known):
-                frame = _frame(sounded)
+                heard = _SILENT_E.sub("", sounded)
+                frame = _frame(heard)
                 if len(frame) >= LOANWORD_MIN_SOUNDS:
-                    self._by_sound.setdefault(frame, []).append((known, _soft(sounded)))
+                    self._by_sound.setdefault(frame, []).append((known, _soft(heard)))
+                    tamil = _tamil(heard)
+                    self._by_tamil_sound.setdefault(_frame(tamil), []).append((known, _soft(tamil)))
 
-    def read(self, word: str) -> str | None:
-        """The English word ``word`` (as Devanagari) spells, if it is one of ours."""
+    def read(self, word: str, script: str = "devanagari") -> str | None:
+        """The English word ``word`` (as Devanagari) spells, if it is one of ours; ``script``:
+        the one it was written in (``text.script``)."""
         spelt = [a for a in acronyms(word) if a in self.words]
         if spelt:
             return spelt[0] if len(set(spelt)) == 1 else None
-        if not _NOT_IN_ENGLISH.isdisjoint(word):
+        by_sound = self._by_sound
+        if script in _DRAVIDIAN:
+            if _SANSKRIT_SSA.search(word):
+                return None
+            word = word.replace("ष", "श")
+            refused = _NOT_IN_DRAVIDIAN_ENGLISH
+            by_sound = self._by_tamil_sound if script == "tamil" else by_sound
+        else:
+            refused = _NOT_IN_ENGLISH
+        if not refused.isdisjoint(word):
             return None
-        english = self._heard(word)
+        english = self._heard(word, by_sound, script == "tamil")
         if english is None and _PROTHETIC.match(word):
-            english = self._heard(word[1:])  # इस्कूल, Urdu's اسٹیشن: school, station
+            # इस्कूल, Urdu's اسٹیشن: school, station
+            english = self._heard(word[1:], by_sound, script == "tamil")
         return english
 
-    def _heard(self, word: str) -> str | None:
+    def _heard(
+        self, word: str, by_sound: dict[str, list[tuple[str, str]]], tamil: bool
+    ) -> str | None:
         sounded = sounds(word)
         if sounded is None:
             return None
-        heard = self._by_sound.get(_frame(sounded))
+        if tamil:
+            sounded = _tamil(sounded)
+        heard = by_sound.get(_frame(sounded))
         if not heard:
             return None
         soft = _soft(sounded)
@@ -273,6 +314,11 @@ class Loanwords:
         best, english = scored[0]
         if best < LOANWORD_MIN_SIMILARITY:
             return None
-        if len(scored) > 1 and scored[1][0] == best:
-            return None  # two English words sound and look alike: no guess
+        tied = sorted((self._used[e], e) for score, e in scored if score == best)
+        if len(tied) > 1:
+            # two English words sound and look alike: the one the taxonomy uses far more
+            # often (registration, not its misspelling resistration), else no guess
+            (rival, _), (most, english) = tied[-2:]
+            if most < LOANWORD_TIE_USES * rival:
+                return None
         return english

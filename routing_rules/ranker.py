@@ -44,7 +44,7 @@ from scipy import sparse
 
 from routing_rules.loanwords import Loanwords
 from routing_rules.references import Reference, candidates, find_references
-from routing_rules.text import Term, reading, stem, terms, words
+from routing_rules.text import Term, reading, script, stem, terms, words
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -304,7 +304,7 @@ class TaxonomyIndex:
         if word not in self._spelt:
             if len(self._spelt) >= SPELT_KEPT:
                 self._spelt.clear()
-            english = self.loanwords.read(reading(word))
+            english = self.loanwords.read(reading(word), script(word))
             term = stem(english) if english is not None else None
             self._spelt[word] = term if term is not None and term in self.postings else None
         return self._spelt[word]
@@ -473,14 +473,16 @@ def _align(nodes: list[NodeInfo], read: dict[str, list[Term]]) -> dict[str, str]
 
 def _english_words(
     nodes: list[NodeInfo], read: dict[str, list[Term]], names: dict[str, dict[str, str]]
-) -> set[str]:
-    """Every English word of the taxonomy's wording, as written (lower case); its names
-    as ``read`` already holds them."""
-    found = {t.word for name in read.values() for t in name}
-    texts = {k for node in nodes for k in (*node.keywords, *node.synonyms, *node.fields)}
-    texts.update(n for localised in names.values() for n in localised.values())
-    found.update(w for text in texts for w in words(text))
-    return {w for w in found if w.isascii() and w.isalpha()}
+) -> Counter[str]:
+    """Every English word of the taxonomy's wording, as written (lower case), with how
+    many nodes' names (or keywords, synonyms, fields, departments' names) use it; its
+    names as ``read`` already holds them."""
+    found: Counter[str] = Counter()
+    for node in nodes:
+        found.update({t.word for name in node.names.values() for t in read[name]})
+        found.update({w for k in (*node.keywords, *node.synonyms, *node.fields) for w in words(k)})
+    found.update(w for localised in names.values() for n in localised.values() for w in words(n))
+    return Counter({w: n for w, n in found.items() if w.isascii() and w.isalpha()})
 
 
 def _wording_weight(source: str, distance: int) -> float:

@@ -83,6 +83,14 @@ _READ_AS: dict[int, int | str] = _TO_DEVANAGARI | {
 # virama too many; Bengali and Oriya write the sound ya with a nukta (য়, ୟ: their plain
 # letter says ja), Hindi without; NFKC splits Gurmukhi sha and lla into sa and la + nukta;
 # the Dravidian short e and o and alveolar n and r are plain e, o, n and r to a Hindi reader
+# Malayalam's doubled ṟa and its ṟa after n say t (സർട്ടിഫിക്കറ്റ്, certificate;
+# ഡിപ്പാർട്ട്മെന്റ്, department): read as Hindi writes t, the n typed in any of three ways
+_MALAYALAM_SPELLING = (
+    ("\u0d31\u0d4d\u0d31", "\u0d1f\u0d4d\u0d1f"),
+    ("\u0d7b\u0d4d\u0d31", "\u0d28\u0d4d\u0d1f"),
+    ("\u0d7b\u0d31", "\u0d28\u0d4d\u0d1f"),
+    ("\u0d28\u0d4d\u0d31", "\u0d28\u0d4d\u0d1f"),
+)
 _DEVANAGARI_SPELLING = (
     ("\u0971", ""),
     ("\u094d\u094d", "\u094d"),
@@ -428,6 +436,9 @@ def devanagari(word: str) -> str:
         return word
     if urdu.is_urdu(word):
         return urdu.devanagari(word)
+    if "\u0d31" in word:
+        for written, read in _MALAYALAM_SPELLING:
+            word = word.replace(written, read)
     word = word.translate(_READ_AS)
     for written, read in _DEVANAGARI_SPELLING:
         word = word.replace(written, read)

@@ -33,6 +33,8 @@ from routing_rules.text import (
     LEXICON_DIR,
     meanings,
     read_lexicons,
+    reading,
+    script,
     stem,
     term_set,
     terms,
@@ -316,6 +318,30 @@ def test_of_two_english_words_with_the_same_consonants_the_vowels_choose() -> No
         "chemical",
         "chairman",
     ]
+
+
+def test_south_indian_scripts_spell_english_as_they_write_it() -> None:
+    """Kannada, Telugu, Tamil and Malayalam write English "sh" with ṣa, which Hindi never
+    does, Malayalam says t with its ṟa, and Tamil has one letter each for s and ch, p and
+    f, t and d: each is heard as its writers mean it."""
+    english = Loanwords(
+        {"pension": 5, "registration": 9, "resistration": 1, "certificate": 3, "department": 4}
+        | {"scholarship": 2, "sixth": 1}
+    )
+
+    def read(word: str) -> str | None:
+        return english.read(reading(word), script(word))
+
+    assert read("ಪೆನ್ಷನ್") == read("పెన్షన్") == read("பென்ஷன்") == "pension"
+    assert read("पेन्षन") is None  # in Hindi, ष is no English sound
+    assert read("ಶಿಕ್ಷಿತ") is None  # ... nor an aspirate in Kannada: "educated", not "sixth"
+    assert read("സ്കോളർഷിപ്പ്") == "scholarship"  # Malayalam's ḷa for l
+    assert read("ഡിപ്പാർട്ട്മെന്റ്") == "department"  # ന്റ says nt
+    assert read("சர்டிபிகேட்") == "certificate"
+    # tied with the tree's one misspelling of it, the word it uses nine times wins
+    assert read("ரெஜிஸ்ட்ரேஷன்") == "registration"
+    # English's closing e is silent: insurance, not the misspelt insurancy, is इन्सूरेन्स
+    assert Loanwords(["insurance", "insurancy"]).read("इन्सूरेन्स") == "insurance"
 
 
 def test_hinglish_word_is_explained_as_such(sample_router: Router) -> None:
