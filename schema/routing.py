@@ -33,7 +33,7 @@ class RouteMatch:
     via: str = strawberry.field(
         description="'' (as written), lexicon (an Indian-language word read as its English "
         "word: Hindi, Hinglish, Kannada, Bengali, Marathi, Tamil, Telugu, Gujarati, Odia, "
-        "Punjabi, Malayalam, Urdu), names (read as the "
+        "Punjabi, Malayalam, Assamese, Urdu), names (read as the "
         "English word the taxonomy's names in two languages pair it with), spelt (an English "
         "word written in an Indian script, such as बीपीसीएल for BPCL, read as that word), fuzzy "
         "(spelling corrected)."

@@ -94,6 +94,8 @@ def test_plain_english_names_the_leaf_and_explains(sample_router: Router) -> Non
         ("ਮੇਰੇ ਬੇਟੇ ਦਾ ਵਜ਼ੀਫ਼ਾ ਅਜੇ ਤੱਕ ਬੈਂਕ ਖਾਤੇ ਵਿੱਚ ਨਹੀਂ ਆਇਆ", "SWD"),  # Punjabi: scholarship
         ("ഞങ്ങളുടെ തെരുവിലെ മാലിന്യം ഒരാഴ്ചയായി ആരും ശേഖരിക്കുന്നില്ല", "UDD"),  # Malayalam
         ("ഞങ്ങളുടെ റോഡിലെ തെരുവുവിളക്ക് രണ്ടാഴ്ചയായി കത്തുന്നില്ല", "UDD"),  # ... street light
+        ("আমাৰ ৱাৰ্ডত এসপ্তাহ ধৰি জাবৰ সংগ্ৰহ কৰা হোৱা নাই", "UDD"),  # Assamese: garbage
+        ("আমাৰ গলিৰ পথচাকি এমাহ ধৰি জ্বলা নাই, ৰাতি আন্ধাৰ হৈ থাকে", "UDD"),  # ... street light
         ("ہماری سڑک پر بڑے بڑے گڑھے پڑ گئے ہیں", "UDD"),  # Urdu: potholes
         ("میری والدہ کو چھ مہینے سے بڑھاپے کی پنشن نہیں ملی", "SWD"),  # Urdu: old-age pension
         ("سڑک پر گٹر کا گندا پانی ابل رہا ہے", "WSD"),  # Urdu: sewage
