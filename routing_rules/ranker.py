@@ -477,11 +477,16 @@ def _english_words(
     """Every English word of the taxonomy's wording, as written (lower case), with how
     many nodes' names (or keywords, synonyms, fields, departments' names) use it; its
     names as ``read`` already holds them."""
+    named = Counter(name for node in nodes for name in set(node.names.values()))
+    texts = Counter(t for node in nodes for t in {*node.keywords, *node.synonyms, *node.fields})
+    texts.update(n for localised in names.values() for n in set(localised.values()))
     found: Counter[str] = Counter()
-    for node in nodes:
-        found.update({t.word for name in node.names.values() for t in read[name]})
-        found.update({w for k in (*node.keywords, *node.synonyms, *node.fields) for w in words(k)})
-    found.update(w for localised in names.values() for n in localised.values() for w in words(n))
+    for name, uses in named.items():
+        for word in {t.word for t in read[name]}:
+            found[word] += uses
+    for text, uses in texts.items():
+        for word in set(words(text)):
+            found[word] += uses
     return Counter({w: n for w, n in found.items() if w.isascii() and w.isalpha()})
 
 
