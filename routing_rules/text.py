@@ -34,7 +34,7 @@ MAX_WORD_LENGTH = 40  # longer "words" are ids, URLs or noise
 # question mark and digits; a zero-width joiner or non-joiner belongs to the word it sits
 # inside, and to no other.
 _URDU_LETTERS = (
-    "\u0621-\u063f\u0641-\u064a\u066e\u066f\u0671-\u06d3"
+    "\u0620-\u063f\u0641-\u064a\u066e\u066f\u0671-\u06d3"
     "\u06d5\u06ee\u06ef\u06fa-\u06ff\u0750-\u077f"
 )
 _URDU_MARKS = "\u0640\u064b-\u065f\u0670\u06d6-\u06ed"
@@ -52,7 +52,7 @@ _WORD = re.compile(
 _BRAHMIC_BLOCKS = range(0x0980, 0x0D80, 0x80)
 # a few letters added to a script after ISCII sit where Devanagari has no twin: Assamese ra
 # and wa (U+09F0 would be the abbreviation sign, which ends a word), Oriya wa, Bengali's
-# khanda ta and Malayalam's chillus (vowelless consonants, atomic since Unicode 5.1)
+# khanda ta and Malayalam's chillus and dot reph (vowelless consonants, atomic)
 _OWN_LETTERS = {
     0x09F0: 0x0930,  # Assamese ra: र
     0x09F1: 0x0935,  # Assamese wa: व
@@ -67,6 +67,7 @@ _OWN_LETTERS = {
     0x0D54: 0x092E,  # chillu m: म
     0x0D55: 0x092F,  # chillu y: य
     0x0D56: 0x0933,  # chillu lll: ळ
+    0x0D4E: 0x0930,  # dot reph: र
 }
 _TO_DEVANAGARI = (
     {block + offset: 0x0900 + offset for block in _BRAHMIC_BLOCKS for offset in range(0x80)}
@@ -74,7 +75,7 @@ _TO_DEVANAGARI = (
     | _OWN_LETTERS
 )
 # ... and in a word's reading, the khanda ta and the chillus are consonants without a vowel
-_VOWELLESS = (0x09CE, 0x0D54, 0x0D55, 0x0D56, *range(0x0D7A, 0x0D80))
+_VOWELLESS = (0x09CE, 0x0D4E, 0x0D54, 0x0D55, 0x0D56, *range(0x0D7A, 0x0D80))
 _READ_AS: dict[int, int | str] = _TO_DEVANAGARI | {
     code: chr(_OWN_LETTERS[code]) + "\u094d" for code in _VOWELLESS
 }
@@ -106,6 +107,7 @@ _DEVANAGARI_SPELLING = (
     ("\u0931", "\u0930"),
 )
 _DEVANAGARI = re.compile(r"[\u0900-\u097f]")
+_INVISIBLE = frozenset("\ufeff\u200e\u200f\u061c")  # byte-order mark; direction marks
 _SCRIPTS = (
     "devanagari",
     "bengali",
@@ -270,7 +272,7 @@ _ENGLISH_STOP = frozenset(
         "yours",
     ]
 )
-# function words (the common Hindi stop list) and a letter's courtesies; Urdu's, as read
+# function words (the common Hindi stop list) and a letter's courtesies
 _HINDI_STOP_WORDS = """
     अंदर अत अदि अप अपना अपनि अपनी अपने अभि अभी आदि आप इंहिं इंहें इंहों इतयादि इत्यादि
     इन इनका इन्हीं इन्हें इन्हों इस इसका इसकि इसकी इसके इसमें इसि इसी इसे उंहिं उंहें
@@ -288,9 +290,9 @@ _HINDI_STOP_WORDS = """
     महोदया मान्यवर आदरणीय महाशय कृपया निवेदन सादर प्रणाम धन्यवाद मेरा मेरी मेरे हम मैं
     हमारा हमारी हमारे आपका आपकी आपके तुम बारे
 """
-_HINDI_STOP = frozenset(_HINDI_STOP_WORDS.split()) | {
-    urdu.devanagari(word) for word in urdu.STOP_WORDS.split()
-}
+_HINDI_STOP = frozenset(_HINDI_STOP_WORDS.split())
+# Urdu's, as read: for Urdu words only (جن, "whom", reads जन, Hindi's "people")
+_URDU_STOP = frozenset(urdu.devanagari(word) for word in urdu.STOP_WORDS.split())
 _HINGLISH_STOP = frozenset(
     [
         "hai",
@@ -375,19 +377,20 @@ def meanings(lexicon: dict[tuple[str, str], tuple[str, ...]], word: str) -> tupl
     own = lexicon.get((written, read), ())
     if written in ("latin", "devanagari"):
         return own
-    return own + lexicon.get(("devanagari", read), ())
+    return tuple(dict.fromkeys((*own, *lexicon.get(("devanagari", read), ()))))
 
 
 def clean(text: str) -> str:
     """HTML character references read (exports write hon&#39;ble, &quot;), NFKC, lower
     case, control characters and NULs turned into spaces. The zero-width joiner and
     non-joiner stay: inside an Indic word they only shape a conjunct (Marathi कार्‍यालय,
-    Kannada ಸ್ಕಾಲರ್‌ಶಿಪ್), and ``reading`` takes them out."""
+    Kannada ಸ್ಕಾಲರ್‌ಶಿಪ್), and ``reading`` takes them out. Byte-order and direction marks
+    (which Urdu keyboards put inside words) go."""
     text = unicodedata.normalize("NFKC", html.unescape(text)).lower()
     return "".join(
         ch if ch.isprintable() or ch in "\t\n\u200c\u200d" else " "
         for ch in text
-        if ch not in "\ufeff"
+        if ch not in _INVISIBLE
     )
 
 
@@ -423,10 +426,10 @@ def stem(word: str) -> str | None:
         if word.isdigit() or sum(ch.isdigit() for ch in word) > len(word) // 2:
             return None  # numbers, masked ids, pin codes: not routing words
         return str(_EN.stemWord(word))
-    word = reading(word)
-    if word in _HINDI_STOP or len(word) < 2:
+    read = reading(word)
+    if read in _HINDI_STOP or len(read) < 2 or (read in _URDU_STOP and urdu.is_urdu(word)):
         return None
-    return str(_HI.stemWord(word)) if _DEVANAGARI.search(word) else word
+    return str(_HI.stemWord(read)) if _DEVANAGARI.search(read) else read
 
 
 def devanagari(word: str) -> str:
@@ -465,10 +468,14 @@ def terms(text: str) -> list[Term]:
     out: list[Term] = []
     lexicon = _lexicon()
     for word in words(text):
-        term = stem(word)
+        meant = meanings(lexicon, word)
+        # Urdu leaves short vowels unwritten, so a reading may be another Hindi word (ضلع,
+        # "district", reads जला, "burnt"): a word the Urdu lexicon knows is what it says
+        known = script(word) == "urdu" and ("urdu", reading(word)) in lexicon
+        term = None if known else stem(word)
         if term is not None:
             out.append(Term(term, word))
-        for english in meanings(lexicon, word):
+        for english in meant:
             mapped = stem(english)
             if mapped is not None and mapped != term:
                 out.append(Term(mapped, word, "lexicon"))

@@ -8,9 +8,10 @@ of English loanwords (پنشن sounds as pension) take it from there.
 
 The reading, letter by letter:
 - consonants by sound, without the nukta Hindi rarely writes for Persian sounds
-  (خ ख, ز ذ ض ظ ژ ज, ف फ, ق क, غ ग; ث ص س; ط ت); ڑ is ड़ and ں a nasal (ं);
+  (خ ख, ز ذ ض ظ ژ ज, ف फ, ق क, غ ग; ث ص س; ط ت); ڑ is ड़; ں, and ن inside a word
+  before a consonant, a nasal (ं: بند बंद, as Hindi writes it);
 - ھ makes the consonant before it aspirated (بھ भ, کھ ख, ڈھ ढ);
-- ا after a consonant is ा and begins a word as अ (آ आ); و and ی are व and य at
+- ا after a consonant is ा and begins a word as अ (آ आ; او ओ, ای ए); و and ی are व and य at
   the start of a word or before a vowel letter, and ی after ا (شکایت), otherwise ो
   and ी; ے is े; a word ending in ہ after a consonant ends in ा (راستہ), as Urdu
   spells it;
@@ -18,7 +19,8 @@ The reading, letter by letter:
   is -िया (ڈاکیہ डाकिया); ع is read as the ा it mostly sounds after a consonant
   (بعد बाद), else as अ;
 - the short vowel marks, where a writer puts them, are read (zer ि, pesh ु, jazm ्,
-  a shadda doubles); Arabic-keyboard forms (ك ي ه) are the Urdu letters.
+  a shadda doubles; zer before ی and pesh before و are one long vowel); Arabic-keyboard
+  forms (ك ي ه) are the Urdu letters; other scripts' consonants stay as written.
 """
 
 from __future__ import annotations
@@ -100,6 +102,8 @@ _MARKS = {
     "\u0652": "\u094d",  # jazm: ्
     "\u0670": "\u093e",  # standing alef: ा
 }
+_LONG = {("\u0650", "ی"): ("ी", "ई"), ("\u064f", "و"): ("ू", "ऊ")}
+_VOWEL_BEFORE_SHADDA = re.compile("([\u0650\u064f])\u0651")
 _INITIAL_MARKS = {"\u0650": "इ", "\u064f": "उ"}
 _SILENT_MARKS = frozenset("\u064b\u064c\u064d\u064e\u0651\u0653\u0654\u0655")
 _ARABIC = re.compile(r"[\u0600-\u06ff\u0750-\u077f]")
@@ -111,7 +115,8 @@ def is_urdu(word: str) -> bool:
 
 def devanagari(word: str) -> str:
     """An Urdu (Perso-Arabic script) word read as Devanagari."""
-    letters = word.translate(_SAME)
+    # NFKC orders a zer or pesh before a shadda; the doubling is read first
+    letters = _VOWEL_BEFORE_SHADDA.sub("\u0651\\1", word.translate(_SAME))
     out: list[str] = []
     after_consonant = False  # the last sound written can take a vowel sign
     i, n = 0, len(letters)
@@ -119,7 +124,12 @@ def devanagari(word: str) -> str:
         ch = letters[i]
         nxt = letters[i + 1] if i + 1 < n else ""
         last = i + 1 == n
-        if ch in _MARKS:
+        if (ch, nxt) in _LONG:  # zer before ی, pesh before و: one long vowel (بِیمار, دُودھ)
+            sign, letter = _LONG[ch, nxt]
+            out.append(sign if after_consonant else letter)
+            after_consonant = False
+            i += 1
+        elif ch in _MARKS:
             if after_consonant:
                 out.append(_MARKS[ch])
             elif ch in _INITIAL_MARKS and out and out[-1] == "अ":
@@ -138,6 +148,11 @@ def devanagari(word: str) -> str:
                 after_consonant = True
         elif ch == "ہ" and last and after_consonant and len(out) > 1:
             out.append("ा")  # a word's closing ہ: the -a of راستہ, مسئلہ
+            after_consonant = False
+        elif ch == "ہ" and last and letters[i - 1 : i] == "ع":
+            pass  # ... and after ع, which already said it: دفعہ, दफा
+        elif ch == "ن" and out and nxt in _CONSONANTS and nxt != "ہ":
+            out.append("ं")  # n before a consonant, as Hindi writes it: بند बंद, پنچایت पंचायत
             after_consonant = False
         elif ch in _CONSONANTS:
             out.append(_CONSONANTS[ch])
@@ -165,8 +180,8 @@ def devanagari(word: str) -> str:
             if after_consonant and (nxt not in _VOWEL_LETTERS or nxt == "ئ"):
                 out.append("ो")
                 after_consonant = False
-            elif out and out[-1] == "अ":
-                out[-1] = "ओ"  # او at the start: ओ (اور, और)
+            elif out == ["अ"] and nxt not in _VOWEL_LETTERS:
+                out[-1] = "ओ"  # او at the start: ओ (اور, और); عوام is अवाम
             else:
                 out.append("व")
                 after_consonant = True
@@ -179,8 +194,8 @@ def devanagari(word: str) -> str:
             if after_consonant and (nxt not in _VOWEL_LETTERS or ch == "ے"):
                 out.append(vowel)
                 after_consonant = False
-            elif out and out[-1] == "अ":
-                out[-1] = "ई" if ch == "ی" else "ए"  # ای at the start
+            elif out == ["अ"]:
+                out[-1] = "ए"  # ای at the start: ایک एक, ایس एस
             elif ch == "ی" and (not out or nxt in _VOWEL_LETTERS or out[-1] in "ाआ"):
                 out.append("य")
                 after_consonant = True
@@ -203,14 +218,13 @@ def devanagari(word: str) -> str:
         elif ch == "ء":
             after_consonant = False
         else:
-            out.append(ch)  # a letter of Sindhi, Kashmiri or Pashto: as written
-            after_consonant = False
+            out.append(ch)  # a consonant of Sindhi, Kashmiri or Pashto: as written
+            after_consonant = True
         i += 1
     return "".join(out)
 
 
-# function words and a letter's courtesies, as Urdu writes them (read as Devanagari, they
-# join the Hindi stop words)
+# function words and a letter's courtesies, as Urdu writes them
 STOP_WORDS = """
     کا کی کے کو نے سے میں پر اور یا بھی ہے ہیں تھا تھی تھے تھیں ہو ہوں ہوا ہوئی ہوئے ہوتا
     ہوتی ہوتے ہونا ہونے کر کرنا کرنے کرتا کرتی کرتے کریں کیا کیے گیا گئی گئے گئیں رہا رہی

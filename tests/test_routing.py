@@ -185,12 +185,19 @@ def test_urdu_is_read_as_hindi_spells_it() -> None:
     assert term_set("بھائی کوئی") == term_set("भाई कोई")  # aspirate; ئی after a vowel
     assert term_set("كچرا") == term_set("کچرا")  # an Arabic keyboard's kaf is Urdu's
     assert term_set("بِجلی") == term_set("बिजली")  # a short vowel, where it is marked
-    assert term_set("شکایت") == term_set("शकायत")  # ... and where not, as close as spelt
+    # n before a consonant is a nasal, as Hindi writes it; a shadda under a zer still doubles
+    assert [stem("بند"), stem("پنچایت"), stem("بتِّی")] == [stem("बंद"), stem("पंचायत"), stem("बत्ती")]
     assert [stem("دواؤں"), stem("ڈاکیہ")] == [stem("दवाओं"), stem("डाकिया")]  # ؤ; closing یہ
     # Urdu's full stop, comma and question mark end a word; the stretching tatweel is none
     assert words("پانی\u06d4بجلی، سڑک؟ ۱۲۳ پا\u0640نی") == ["پانی", "بجلی", "سڑک", "پا\u0640نی"]
     assert term_set("پا\u0640نی") == term_set("پانی")
     assert term_set("ہمارے میں کئی سے نہیں ہے اور جناب") == []
+    assert term_set("ہوا") == [] and term_set("हवा")  # "was" in Urdu; Hindi's "air"
+    # a word the Urdu lexicon knows is what it says, not the Hindi word its reading makes:
+    # ضلع ("district") reads जला ("burnt", stem जल, "water")
+    assert term_set("ضلع") == ["district"]
+    # a direction mark inside a word is no break
+    assert words("پا\u061cنی \u200fبجلی") == ["پانی", "بجلی"]
 
 
 def test_misspelt_word_is_explained_as_corrected(sample_router: Router) -> None:
@@ -220,6 +227,8 @@ def test_every_lexicon_reads_and_two_that_share_a_word_keep_both_meanings(tmp_pa
     # and the Devanagari ones for every Indic word, as all are read as Devanagari
     assert meanings(lexicon, "কল") == ("tap", "tomorrow", "yesterday")
     assert meanings(lexicon, "ಲಂಚ") == ("bribe",)
+    (tmp_path / "d.yaml").write_text("words:\n  কলে: tap\n  कले: tap\n", encoding="utf-8")
+    assert meanings(read_lexicons(tmp_path), "কলে") == ("tap",)  # once, from either list
     assert meanings(lexicon, "लंच") == ()  # Hindi "lunch" reads as ಲಂಚ does
 
 
