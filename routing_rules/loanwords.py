@@ -45,6 +45,10 @@ _DRAVIDIAN = frozenset(("kannada", "telugu", "tamil", "malayalam"))
 _NOT_IN_DRAVIDIAN_ENGLISH = _NOT_IN_ENGLISH - frozenset("षणङञळ")
 # ... but not in Sanskrit's clusters kṣa and ṣṭa (ಶಿಕ್ಷಿತ, "educated", is not "sixth"; ಕಷ್ಟ)
 _SANSKRIT_SSA = re.compile("\u0915\u094d\u0937|\u0937\u094d[\u091f\u0920]")
+# ... and name the English letters with short vowels and a final virama (ఎల్పిజి, LPG; I is
+# ఐ): read as Hindi names them (एलपीजी) to find an acronym
+_HINDI_NAMES = {"\u094d": "", "\u093f": "\u0940", "\u0941": "\u0942", "\u0910": "\u0906\u0908"}
+_DRAVIDIAN_NAMES = re.compile("[\u094d\u093f\u0941\u0910]")
 # Tamil has one letter for k and g, for t and d, for p, b and f, and writes s, ch and j alike
 # (சர்டிபிகேட், certificate; பேங்க், bank): its words are heard, and English compared, with
 # each pair as one sound
@@ -275,7 +279,10 @@ class Loanwords:
     def read(self, word: str, script: str = "devanagari") -> str | None:
         """The English word ``word`` (as Devanagari) spells, if it is one of ours; ``script``:
         the one it was written in (``text.script``)."""
-        spelt = [a for a in acronyms(word) if a in self.words]
+        letters = word
+        if script in _DRAVIDIAN:
+            letters = _DRAVIDIAN_NAMES.sub(lambda m: _HINDI_NAMES[m[0]], word)
+        spelt = [a for a in acronyms(letters) if a in self.words]
         if spelt:
             return spelt[0] if len(set(spelt)) == 1 else None
         by_sound = self._by_sound

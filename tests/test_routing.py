@@ -333,17 +333,21 @@ def test_of_two_english_words_with_the_same_consonants_the_vowels_choose() -> No
 
 def test_south_indian_scripts_spell_english_as_they_write_it() -> None:
     """Kannada, Telugu, Tamil and Malayalam write English "sh" with ṣa, which Hindi never
-    does, Malayalam says t with its ṟa, and Tamil has one letter each for s and ch, p and
-    f, t and d: each is heard as its writers mean it."""
+    does, and name English letters with short vowels; Malayalam says t with its ṟa, and
+    Tamil has one letter each for s and ch, p and f, t and d: each is heard as its writers
+    mean it."""
     english = Loanwords(
         {"pension": 5, "registration": 9, "resistration": 1, "certificate": 3, "department": 4}
-        | {"scholarship": 2, "sixth": 1}
+        | {"scholarship": 2, "sixth": 1, "lpg": 3, "sbi": 2}
     )
 
     def read(word: str) -> str | None:
         return english.read(reading(word), script(word))
 
     assert read("ಪೆನ್ಷನ್") == read("పెన్షన్") == read("பென்ஷன்") == "pension"
+    # letters named with short vowels and a closing virama; I is ఐ
+    assert read("ఎల్పిజి") == read("എൽപിജി") == "lpg"
+    assert read("ಎಸ್\u200cಬಿಐ") == "sbi"
     assert read("पेन्षन") is None  # in Hindi, ष is no English sound
     assert read("ಶಿಕ್ಷಿತ") is None  # ... nor an aspirate in Kannada: "educated", not "sixth"
     assert read("സ്കോളർഷിപ്പ്") == "scholarship"  # Malayalam's ḷa for l
