@@ -162,19 +162,13 @@ def devanagari(word: str) -> str:
         elif ch == "آ":
             out.append("ा" if after_consonant else "आ")
             after_consonant = False
-        elif ch == "ا":
+        elif ch in "اع":  # ع mostly sounds as the alif would (بعد बाद)
             if after_consonant:
                 out.append("ा")
             elif not out:
                 out.append("अ")
-            else:
-                out.append("आ")
-            after_consonant = False
-        elif ch == "ع":
-            if after_consonant:
-                out.append("ा")
-            elif not out:
-                out.append("अ")
+            elif ch == "ا":
+                out.append("आ")  # after a vowel; an ع there says nothing
             after_consonant = False
         elif ch == "و":
             if after_consonant and (nxt not in _VOWEL_LETTERS or nxt == "ئ"):
