@@ -465,21 +465,24 @@ def words(text: str) -> list[str]:
 
 def terms(text: str) -> list[Term]:
     """The comparable terms of a text, in order, with the words they came from."""
-    out: list[Term] = []
+    return [term for word in words(text) for term in _word_terms(word)]
+
+
+@functools.lru_cache(maxsize=200_000)
+def _word_terms(word: str) -> tuple[Term, ...]:
+    """One word's terms: its own, then what the lexicons say it means."""
     lexicon = _lexicon()
-    for word in words(text):
-        meant = meanings(lexicon, word)
-        # Urdu leaves short vowels unwritten, so a reading may be another Hindi word (ضلع,
-        # "district", reads जला, "burnt"): a word the Urdu lexicon knows is what it says
-        known = script(word) == "urdu" and ("urdu", reading(word)) in lexicon
-        term = None if known else stem(word)
-        if term is not None:
-            out.append(Term(term, word))
-        for english in meant:
-            mapped = stem(english)
-            if mapped is not None and mapped != term:
-                out.append(Term(mapped, word, "lexicon"))
-    return out
+    meant = meanings(lexicon, word)
+    # Urdu leaves short vowels unwritten, so a reading may be another Hindi word (ضلع,
+    # "district", reads जला, "burnt"): a word the Urdu lexicon knows is what it says
+    known = meant and not word.isascii() and ("urdu", reading(word)) in lexicon
+    term = None if known and script(word) == "urdu" else stem(word)
+    out = [Term(term, word)] if term is not None else []
+    for english in meant:
+        mapped = stem(english)
+        if mapped is not None and mapped != term:
+            out.append(Term(mapped, word, "lexicon"))
+    return tuple(out)
 
 
 def term_set(text: str) -> list[str]:
