@@ -27,6 +27,8 @@ from rapidfuzz.distance import Levenshtein
 
 LOANWORD_MIN_SOUNDS = 4
 LOANWORD_MIN_SIMILARITY = 0.7
+# Tamil's merged sounds match by chance more often (தேர்தல், "election", has DRDL's four)
+LOANWORD_MIN_TAMIL_SOUNDS = 5
 LOANWORD_TIE_USES = 4  # a tie goes to a word the taxonomy uses this many times as often
 ACRONYM_MIN_LETTERS = 2
 
@@ -43,8 +45,16 @@ _NUKTA = "\u093c"
 # English l as ḷa (அப்ளிகேஷன், സ്കോളർഷിപ്പ്): in these scripts they are English sounds
 _DRAVIDIAN = frozenset(("kannada", "telugu", "tamil", "malayalam"))
 _NOT_IN_DRAVIDIAN_ENGLISH = _NOT_IN_ENGLISH - frozenset("षणङञळ")
-# ... but not in Sanskrit's clusters kṣa and ṣṭa (ಶಿಕ್ಷಿತ, "educated", is not "sixth"; ಕಷ್ಟ)
-_SANSKRIT_SSA = re.compile("\u0915\u094d\u0937|\u0937\u094d[\u091f\u0920]")
+# ... but not in Sanskrit's clusters kṣa and ṣṭa (ಶಿಕ್ಷಿತ, "educated", is not "sixth"; ಕಷ್ಟ),
+# nor a nasal other than before its own stop (பெண்கள், "women", is not Bengal), Malayalam
+# apart
+_SANSKRIT_SSA = re.compile(
+    "\u0915\u094d\u0937(?!\u0928(?:\u094d|$))|\u0937\u094d[\u091f\u0920]"
+)  # ... kṣa but for English's closing -ction (ಕನೆಕ್ಷನ್, connection)
+_NATIVE_NASAL = re.compile(
+    "\u0923(?!\u094d[\u091f-\u0922])|\u0919(?!\u094d[\u0915-\u0918])|\u091e(?!\u094d[\u091a-\u091d])"
+)
+_CLOSING_M = re.compile("\u0902$")
 # ... and name the English letters with short vowels and a final virama (ఎల్పిజి, LPG; I is
 # ఐ): read as Hindi names them (एलपीजी) to find an acronym
 _HINDI_NAMES = {"\u094d": "", "\u093f": "\u0940", "\u0941": "\u0942", "\u0910": "\u0906\u0908"}
@@ -274,43 +284,44 @@ class Loanwords:
                 if len(frame) >= LOANWORD_MIN_SOUNDS:
                     self._by_sound.setdefault(frame, []).append((known, _soft(heard)))
                     tamil = _tamil(heard)
-                    self._by_tamil_sound.setdefault(_frame(tamil), []).append((known, _soft(tamil)))
+                    if len(_frame(tamil)) >= LOANWORD_MIN_TAMIL_SOUNDS:
+                        by_tamil = self._by_tamil_sound.setdefault(_frame(tamil), [])
+                        by_tamil.append((known, _soft(tamil)))
 
     def read(self, word: str, script: str = "devanagari") -> str | None:
         """The English word ``word`` (as Devanagari) spells, if it is one of ours; ``script``:
         the one it was written in (``text.script``)."""
-        letters = word
-        if script in _DRAVIDIAN:
-            letters = _DRAVIDIAN_NAMES.sub(lambda m: _HINDI_NAMES[m[0]], word)
-        spelt = [a for a in acronyms(letters) if a in self.words]
+        dravidian = script in _DRAVIDIAN
+        spelt = [a for a in acronyms(word) if a in self.words]
+        if not spelt and dravidian:
+            # ... at least three letters, as short syllables name letters by chance (ಬಿಸಿ,
+            # "hot", is not BC)
+            named = _DRAVIDIAN_NAMES.sub(lambda m: _HINDI_NAMES[m[0]], word)
+            spelt = [a for a in acronyms(named) if len(a) >= 3 and a in self.words]
         if spelt:
             return spelt[0] if len(set(spelt)) == 1 else None
-        by_sound = self._by_sound
-        if script in _DRAVIDIAN:
+        if dravidian:
             if _SANSKRIT_SSA.search(word):
                 return None
-            word = word.replace("ष", "श")
-            refused = _NOT_IN_DRAVIDIAN_ENGLISH
-            by_sound = self._by_tamil_sound if script == "tamil" else by_sound
-        else:
-            refused = _NOT_IN_ENGLISH
-        if not refused.isdisjoint(word):
+            if script != "malayalam" and _NATIVE_NASAL.search(word):
+                return None  # Malayalam writes English n as ṇ anywhere (ഫോൺ, കണക്ഷൻ)
+            # ṣa is "sh"; a closing anusvara is m (വർഷം, "year", is varsham, not version)
+            word = _CLOSING_M.sub("म", word.replace("ष", "श"))
+        if not (_NOT_IN_DRAVIDIAN_ENGLISH if dravidian else _NOT_IN_ENGLISH).isdisjoint(word):
             return None
-        english = self._heard(word, by_sound, script == "tamil")
+        tamil = script == "tamil"
+        english = self._heard(word, tamil)
         if english is None and _PROTHETIC.match(word):
-            # इस्कूल, Urdu's اسٹیشن: school, station
-            english = self._heard(word[1:], by_sound, script == "tamil")
+            english = self._heard(word[1:], tamil)  # इस्कूल, Urdu's اسٹیشن: school, station
         return english
 
-    def _heard(
-        self, word: str, by_sound: dict[str, list[tuple[str, str]]], tamil: bool
-    ) -> str | None:
+    def _heard(self, word: str, tamil: bool) -> str | None:
         sounded = sounds(word)
         if sounded is None:
             return None
         if tamil:
             sounded = _tamil(sounded)
-        heard = by_sound.get(_frame(sounded))
+        heard = (self._by_tamil_sound if tamil else self._by_sound).get(_frame(sounded))
         if not heard:
             return None
         soft = _soft(sounded)
@@ -324,8 +335,9 @@ class Loanwords:
         tied = sorted((self._used[e], e) for score, e in scored if score == best)
         if len(tied) > 1:
             # two English words sound and look alike: the one the taxonomy uses far more
-            # often (registration, not its misspelling resistration), else no guess
+            # often (registration, not its misspelling resistration), else no guess; in
+            # Tamil, where unlike words sound alike (current, grant), no guess
             (rival, _), (most, english) = tied[-2:]
-            if most < LOANWORD_TIE_USES * rival:
+            if tamil or most < LOANWORD_TIE_USES * rival:
                 return None
         return english

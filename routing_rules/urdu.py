@@ -124,7 +124,10 @@ def devanagari(word: str) -> str:
         ch = letters[i]
         nxt = letters[i + 1] if i + 1 < n else ""
         last = i + 1 == n
-        if (ch, nxt) in _LONG:  # zer before ی, pesh before و: one long vowel (بِیمار, دُودھ)
+        after = letters[i + 2 : i + 3]
+        if (ch, nxt) in _LONG and after not in _VOWEL_LETTERS:
+            # zer before ی, pesh before و: one long vowel (بِیمار, دُودھ), unless a vowel
+            # follows and the letter is y or v (دِیا दिया)
             sign, letter = _LONG[ch, nxt]
             out.append(sign if after_consonant else letter)
             after_consonant = False
@@ -165,6 +168,9 @@ def devanagari(word: str) -> str:
         elif ch in "اع":  # ع mostly sounds as the alif would (بعد बाद)
             if after_consonant:
                 out.append("ा")
+            elif not out and ch == "ع" and nxt == "ی":
+                out.append("ई")  # عید ईद
+                i += 1
             elif not out:
                 out.append("अ")
             elif ch == "ا":
