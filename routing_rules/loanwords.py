@@ -15,7 +15,10 @@ that wording and reads a written word back as one of its English words:
   vowels must agree too; and a word with a letter English is never spelt with in Hindi
   (most aspirates, ष, ण) is an Indian word: शिक्षित ("educated") is not "sixth".
 
-Two English words that fit a written word equally well are no reading at all.
+Two English words that fit a written word equally well are no reading at all, unless the
+taxonomy uses one far more often (its misspellings are rare). Each script is heard as its
+writers spell English: the South Indian ones write "sh" with ṣa and name letters with short
+vowels, and Tamil has one letter each for k and g, t and d, p, b and f.
 """
 
 from __future__ import annotations
@@ -46,11 +49,10 @@ _NUKTA = "\u093c"
 _DRAVIDIAN = frozenset(("kannada", "telugu", "tamil", "malayalam"))
 _NOT_IN_DRAVIDIAN_ENGLISH = _NOT_IN_ENGLISH - frozenset("षणङञळ")
 # ... but not in Sanskrit's clusters kṣa and ṣṭa (ಶಿಕ್ಷಿತ, "educated", is not "sixth"; ಕಷ್ಟ),
-# nor a nasal other than before its own stop (பெண்கள், "women", is not Bengal), Malayalam
-# apart
-_SANSKRIT_SSA = re.compile(
-    "\u0915\u094d\u0937(?!\u0928(?:\u094d|$))|\u0937\u094d[\u091f\u0920]"
-)  # ... kṣa but for English's closing -ction (ಕನೆಕ್ಷನ್, connection)
+# kṣa apart in English's closing -ction (ಕನೆಕ್ಷನ್, connection)
+_SANSKRIT_SSA = re.compile("\u0915\u094d\u0937(?!\u0928(?:\u094d|$))|\u0937\u094d[\u091f\u0920]")
+# ... nor a nasal other than before its own stop (பெண்கள், "women", is not Bengal), but in
+# Malayalam, which writes English n as ṇ anywhere (ഫോൺ, കണക്ഷൻ)
 _NATIVE_NASAL = re.compile(
     "\u0923(?!\u094d[\u091f-\u0922])|\u0919(?!\u094d[\u0915-\u0918])|\u091e(?!\u094d[\u091a-\u091d])"
 )
@@ -60,8 +62,8 @@ _CLOSING_M = re.compile("\u0902$")
 _HINDI_NAMES = {"\u094d": "", "\u093f": "\u0940", "\u0941": "\u0942", "\u0910": "\u0906\u0908"}
 _DRAVIDIAN_NAMES = re.compile("[\u094d\u093f\u0941\u0910]")
 # Tamil has one letter for k and g, for t and d, for p, b and f, and writes s, ch and j alike
-# (சர்டிபிகேட், certificate; பேங்க், bank): its words are heard, and English compared, with
-# each pair as one sound
+# (சர்டிபிகேட், certificate): its words are heard, and English compared, with each pair as
+# one sound
 _TAMIL = str.maketrans({"g": "k", "d": "t", "b": "p", "f": "p", "s": "C", "j": "C", "z": "C"})
 # English's closing silent e (insurance, certificate), which no Indian spelling writes
 _SILENT_E = re.compile(r"(?<=[^aeiou])e$")
@@ -304,7 +306,7 @@ class Loanwords:
             if _SANSKRIT_SSA.search(word):
                 return None
             if script != "malayalam" and _NATIVE_NASAL.search(word):
-                return None  # Malayalam writes English n as ṇ anywhere (ഫോൺ, കണക്ഷൻ)
+                return None
             # ṣa is "sh"; a closing anusvara is m (വർഷം, "year", is varsham, not version)
             word = _CLOSING_M.sub("म", word.replace("ष", "श"))
         if not (_NOT_IN_DRAVIDIAN_ENGLISH if dravidian else _NOT_IN_ENGLISH).isdisjoint(word):
@@ -336,7 +338,7 @@ class Loanwords:
         if len(tied) > 1:
             # two English words sound and look alike: the one the taxonomy uses far more
             # often (registration, not its misspelling resistration), else no guess; in
-            # Tamil, where unlike words sound alike (current, grant), no guess
+            # Tamil, where unlike words sound alike (catering, gathering), no guess
             (rival, _), (most, english) = tied[-2:]
             if tamil or most < LOANWORD_TIE_USES * rival:
                 return None

@@ -475,8 +475,8 @@ def _word_terms(word: str) -> tuple[Term, ...]:
     meant = meanings(lexicon, word)
     # Urdu leaves short vowels unwritten, so a reading may be another Hindi word (ضلع,
     # "district", reads जला, "burnt"): a word the Urdu lexicon knows is what it says
-    known = meant and not word.isascii() and ("urdu", reading(word)) in lexicon
-    term = None if known and script(word) == "urdu" else stem(word)
+    known = script(word) == "urdu" and ("urdu", reading(word)) in lexicon
+    term = None if known else stem(word)
     out = [Term(term, word)] if term is not None else []
     for english in meant:
         mapped = stem(english)

@@ -17,7 +17,7 @@ The reading, letter by letter:
   spells it;
 - ئ with ی or ے is ई or ए (کوئی कोई, گئے गए), ؤ is ओ (دواؤں दवाओं), a closing یہ
   is -िया (ڈاکیہ डाकिया); ع is read as the ा it mostly sounds after a consonant
-  (بعد बाद), else as अ;
+  (بعد बाद, and so a closing عہ: دفعہ दफा), as अ at the start, and عی there as ई (عید);
 - the short vowel marks, where a writer puts them, are read (zer ि, pesh ु, jazm ्,
   a shadda doubles; zer before ی and pesh before و are one long vowel); Arabic-keyboard
   forms (ك ي ه) are the Urdu letters; other scripts' consonants stay as written.
