@@ -51,6 +51,7 @@ from hub.runtime import Runtime
 from hub.services import attachments, audit, signin
 from hub.services.users import dev_actor
 from hub.settings import Settings, SettingsError
+from routing_rules.text import use_lexicons
 from schema import build_schema
 from schema.context import Context
 
@@ -487,6 +488,7 @@ def create_app(
     broker: Broker | None = None,
     sms: Connector | None = None,
 ) -> Starlette:
+    use_lexicons(settings.lexicon_dir)  # a deployment's own lists with problems: no start
     queue = jobs or make_queue(settings)
     updates = broker or make_broker(settings)
     # one SMS sink for the process's sign-in codes (a pooled HTTP session), closed at exit

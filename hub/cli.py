@@ -114,7 +114,10 @@ async def _load(settings: Settings, rules: RuleSet, shown: int | None = None) ->
 
 def cmd_rules(settings: Settings, args: argparse.Namespace) -> int:
     from routing_rules.rules import RuleError, read_rules
+    from routing_rules.text import is_lexicon
 
+    if is_lexicon(Path(args.path)):
+        return _lexicon(settings, args)
     try:
         rules = read_rules(Path(args.path))
     except RuleError as exc:
@@ -132,6 +135,29 @@ def cmd_rules(settings: Settings, args: argparse.Namespace) -> int:
     except db.NotMigratedError as exc:
         return _fail(str(exc))
     return 0
+
+
+def _lexicon(settings: Settings, args: argparse.Namespace) -> int:
+    """Lexicons are files the hub reads, not rows: check them; say where they go."""
+    from routing_rules.rules import RuleError
+    from routing_rules.text import lexicon_files, read_lexicons
+
+    path = Path(args.path)
+    try:
+        lexicon = read_lexicons(path)
+    except RuleError as exc:
+        return _refused(exc.problems, "loaded")
+    english = {e for meanings in lexicon.values() for e in meanings}
+    counts = f"{len(lexicon)} words, {len(english)} English words"
+    if args.rules_command == "check":
+        print(f"ok: lexicon: {counts} in {len(lexicon_files(path))} file(s)")
+        return 0
+    where = settings.lexicon_dir
+    return _fail(
+        f"a lexicon ({counts}, no problems) is not loaded into the database: the hub reads "
+        + (f"HUB_LEXICON_DIR ({where})" if where else "the folder HUB_LEXICON_DIR names (unset)")
+        + "; put the file there and running hubs read it within seconds"
+    )
 
 
 def cmd_taxonomy(settings: Settings, args: argparse.Namespace) -> int:
@@ -491,6 +517,14 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         return _fail(str(exc))
     logs.configure(settings.log_level, settings.log_format)
+    if settings.lexicon_dir is not None:
+        from routing_rules.rules import RuleError
+        from routing_rules.text import use_lexicons
+
+        try:
+            use_lexicons(settings.lexicon_dir)
+        except RuleError as exc:
+            return _refused(exc.problems, "started")
     handler: Callable[[Settings, argparse.Namespace], int] = args.func
     return handler(settings, args)
 

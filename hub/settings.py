@@ -79,6 +79,15 @@ def _redis_url(name: str, raw: str) -> str | None:
     return raw
 
 
+def _folder(name: str, raw: str) -> Path | None:
+    if not raw:
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_dir():
+        raise SettingsError(f"Config '{name}' has value '{raw}'. Must be an existing folder.")
+    return path
+
+
 def _redact_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.password:
@@ -110,6 +119,7 @@ class Settings:
     routing_auto_threshold: float = 0.7
     routing_rebuild_hours: int = 24
     routing_history_limit: int = 20000
+    lexicon_dir: Path | None = None
     # the lifecycle
     default_sla_days: int = 30
     working_day_sla: bool = True
@@ -340,6 +350,14 @@ VARIABLES: tuple[_Var, ...] = (
         "routing_history_limit",
         lambda n, v: _int(n, v, low=10, high=1_000_000),
         "Most recent routed grievances the routing model learns from.",
+    ),
+    _Var(
+        "HUB_LEXICON_DIR",
+        "lexicon_dir",
+        _folder,
+        "A folder of this deployment's own lexicons (`*.yaml`, as in `routing_rules/lexicon/`),"
+        " read with the shipped ones. A change is read by running processes within seconds;"
+        " one with problems is logged and the lists in use stay.",
     ),
     _Var(
         "HUB_DEFAULT_SLA_DAYS",

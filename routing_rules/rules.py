@@ -278,6 +278,11 @@ def _read_file(file: Path, collected: _Collected) -> list[str]:
     if not isinstance(raw, dict):
         return [f"{file}: must be a mapping with one or more of {wanted} at the top"]
     if not any(section in raw for section in SECTIONS):
+        if "words" in raw:
+            return [
+                f"{file}: a lexicon, not a rule file: lexicons go in the folder "
+                "HUB_LEXICON_DIR names (hub rules check FILE checks one)"
+            ]
         return [f"{file}: must have one or more of {wanted} at the top"]
     try:
         parsed = RuleFile.model_validate(raw)

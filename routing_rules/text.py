@@ -3,7 +3,8 @@
 Pure code. Text is NFKC-normalised and lower-cased; words are split in Latin,
 the Indic scripts and Urdu's; every Indic script is read as Devanagari (Urdu by
 ``urdu.devanagari``); everyday words of the languages the lexicons hold
-(``lexicon/*.yaml``, one file per language, merged) gain their English equivalent;
+(``lexicon/*.yaml``, one file per language, and a deployment's own folder of them,
+merged; read again when a file changes) gain their English equivalent;
 stop words are dropped and the rest stemmed (Snowball English for Latin words,
 Snowball Hindi for Devanagari), so "pensions", "pensioner's" and "pension" meet in
 one term.
@@ -17,11 +18,13 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import snowballstemmer
 import yaml
 
 from routing_rules import urdu
+from routing_rules.rules import RuleError
 
 LEXICON_DIR = Path(__file__).with_name("lexicon")
 MAX_WORDS = 1500  # a long rambling text is routed on its first 1,500 words
@@ -341,33 +344,194 @@ class Term:
     via: str = ""  # "" | "lexicon" | "fuzzy"
 
 
-@functools.cache
-def _lexicon() -> dict[tuple[str, str], tuple[str, ...]]:
-    return read_lexicons(LEXICON_DIR)
+Lexicon = dict[tuple[str, str], tuple[str, ...]]
+LEXICON_KEYS = ("version", "words")
 
 
-def read_lexicons(folder: Path) -> dict[tuple[str, str], tuple[str, ...]]:
-    """Every ``*.yaml`` lexicon in ``folder``, merged: a word as citizens write it, as its
-    script and its Devanagari reading (as ``terms`` reads it), to its English words. A word
-    two lexicons give different meanings keeps both. A malformed file is refused naming it
-    and the entry."""
-    merged: dict[tuple[str, str], tuple[str, ...]] = {}
-    for path in sorted(folder.glob("*.yaml")):
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        entries = raw.get("words") if isinstance(raw, dict) else None
-        if not isinstance(entries, dict):
-            raise ValueError(f"{path}: words: expected a mapping of word to English word(s)")
-        for key, value in entries.items():
-            if not isinstance(key, str) or not isinstance(value, str) or not value.strip():
-                raise ValueError(f"{path}: words.{key}: expected a word and its English word(s)")
-            word = unicodedata.normalize("NFKC", key).lower()
+class _UniqueKeys(yaml.SafeLoader):
+    """YAML keeps the last of two equal keys without a word: a lexicon that lists a word
+    twice would lose one meaning unseen, so the duplicates are collected instead."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicates: list[tuple[Any, int]] = []
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, str | int | float):
+                continue  # a list or mapping as a key: refused as not a word later
+            if key in seen:
+                self.duplicates.append((key, key_node.start_mark.line + 1))
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def lexicon_files(path: Path) -> list[Path]:
+    """A lexicon file, or the ``*.yaml`` lexicons of a folder."""
+    return sorted(path.glob("*.yaml")) if path.is_dir() else [path]
+
+
+def is_lexicon(path: Path) -> bool:
+    """Whether ``path`` is a lexicon, or a folder of nothing but lexicons: YAML whose top
+    is ``words`` (rule files have ``departments``, ``nodes``, ``boundaries`` or
+    ``offices``)."""
+    files = lexicon_files(path)
+    if not files:
+        return False
+    for file in files:
+        try:
+            raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError, UnicodeDecodeError):
+            return False
+        if not isinstance(raw, dict) or "words" not in raw:
+            return False
+    return True
+
+
+def read_lexicons(*paths: Path) -> Lexicon:
+    """Every lexicon of ``paths`` (files, or folders of ``*.yaml``), merged: a word as
+    citizens write it, as its script and its Devanagari reading (as ``terms`` reads it), to
+    its English words. A word two lexicons give different meanings keeps both. Raises
+    ``RuleError`` listing every problem of every file, each naming the file and the word;
+    then nothing is read."""
+    merged: Lexicon = {}
+    problems: list[str] = []
+    for file in (f for path in paths for f in lexicon_files(path)):
+        for word, english in _lexicon_entries(file, problems):
             found = (script(word), reading(word))
-            english = tuple(value.lower().split())
             merged[found] = tuple(dict.fromkeys((*merged.get(found, ()), *english)))
+    if problems:
+        raise RuleError(problems)
     return merged
 
 
-def meanings(lexicon: dict[tuple[str, str], tuple[str, ...]], word: str) -> tuple[str, ...]:
+def _lexicon_entries(file: Path, problems: list[str]) -> list[tuple[str, tuple[str, ...]]]:
+    """One file's words and their English words; its problems go to ``problems``."""
+    try:
+        loader = _UniqueKeys(file.read_text(encoding="utf-8"))
+        try:
+            raw = loader.get_single_data()
+        finally:
+            loader.dispose()
+    except FileNotFoundError:
+        problems.append(f"{file}: file not found")
+        return []
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        problems.append(f"{file}: not valid YAML: {exc}".replace("\n", " "))
+        return []
+    entries = raw.get("words") if isinstance(raw, dict) else None
+    if not isinstance(entries, dict):
+        problems.append(f"{file}: words: expected a mapping of word to English word(s)")
+        return []
+    found = len(problems)
+    problems.extend(f"{file}: {key}: unknown key" for key in raw if key not in LEXICON_KEYS)
+    problems.extend(
+        f"{file}: words.{key} (line {line}): listed twice; give one entry all its English words"
+        for key, line in loader.duplicates
+    )
+    out = []
+    for key, value in entries.items():
+        where = f"{file}: words.{key}"
+        if not isinstance(key, str) or not isinstance(value, str) or not value.strip():
+            problems.append(f"{where}: expected a word and its English word(s)")
+            continue
+        word = unicodedata.normalize("NFKC", key).lower()
+        split = words(word)
+        if [reading(w) for w in split] != [reading(word)]:
+            shown = ", ".join(split) or "nothing"
+            problems.append(
+                f"{where}: read as {len(split)} words ({shown}) in a citizen's text, so it "
+                "never matches; a lexicon lists one word"
+            )
+            continue
+        english = tuple(value.lower().split())
+        if unknown := [e for e in english if not re.fullmatch(r"[a-z]+", e)]:
+            problems.append(
+                f"{where}: English word(s) {', '.join(unknown)}: letters a-z only, "
+                "one or more separated by spaces"
+            )
+            continue
+        if empty := [e for e in english if stem(e) is None]:
+            problems.append(
+                f"{where}: {', '.join(empty)} is a stop word, which routes nothing; "
+                "give the word the taxonomy would use"
+            )
+            continue
+        out.append((split[0], english))
+    return out if len(problems) == found else []
+
+
+@dataclass
+class _Lexicons:
+    """The lexicons terms are read with: the shipped folder and a deployment's own, read
+    again when their files change (``refresh_lexicons``)."""
+
+    folders: tuple[Path, ...] = (LEXICON_DIR,)
+    signature: tuple[tuple[str, int, int], ...] | None = None
+    refused: tuple[tuple[str, int, int], ...] | None = None
+    merged: Lexicon | None = None
+
+
+_lexicons = _Lexicons()
+
+
+def _signature(folders: tuple[Path, ...]) -> tuple[tuple[str, int, int], ...]:
+    out = []
+    for folder in folders:
+        for file in lexicon_files(folder):
+            try:
+                stat = file.stat()
+            except OSError:
+                continue
+            out.append((str(file), stat.st_mtime_ns, stat.st_size))
+    return tuple(out)
+
+
+def _lexicon() -> Lexicon:
+    if _lexicons.merged is None:
+        _lexicons.signature = _signature(_lexicons.folders)
+        _lexicons.merged = read_lexicons(*_lexicons.folders)
+    return _lexicons.merged
+
+
+def use_lexicons(extra: Path | None) -> None:
+    """Read the shipped lexicons and, when given, a deployment's own folder of them.
+    Raises ``RuleError`` listing every problem; then the lexicons in use stay as they were."""
+    folders = (LEXICON_DIR,) if extra is None else (LEXICON_DIR, extra)
+    if folders == _lexicons.folders and _lexicons.merged is not None:
+        return
+    merged = read_lexicons(*folders)
+    _swap(folders, _signature(folders), merged)
+
+
+def refresh_lexicons() -> bool:
+    """Read the lexicons again if a file was added, changed or removed since they were
+    read; True when terms now read differently. A changed lexicon with problems raises
+    ``RuleError`` once (until it changes again), and the lexicons in use stay."""
+    folders = _lexicons.folders
+    signature = _signature(folders)
+    if _lexicons.merged is None or signature in (_lexicons.signature, _lexicons.refused):
+        return False
+    try:
+        merged = read_lexicons(*folders)
+    except RuleError:
+        _lexicons.refused = signature
+        raise
+    _swap(folders, signature, merged)
+    return True
+
+
+def _swap(
+    folders: tuple[Path, ...], signature: tuple[tuple[str, int, int], ...], merged: Lexicon
+) -> None:
+    _lexicons.folders, _lexicons.signature, _lexicons.merged = folders, signature, merged
+    _lexicons.refused = None
+    _word_terms.cache_clear()
+
+
+def meanings(lexicon: Lexicon, word: str) -> tuple[str, ...]:
     """What the lexicons say a word means. A word list speaks for the script it is written
     in: Gujarati ones for Gujarati words, Urdu ones for Urdu words; and, as every Indic
     script is read as Devanagari, the Devanagari ones (Hindi, Marathi) for all of them. So

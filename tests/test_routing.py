@@ -28,7 +28,7 @@ from routing_rules.ranker import (
     with_references,
 )
 from routing_rules.references import candidates, find_references, format_pattern
-from routing_rules.rules import read_rules
+from routing_rules.rules import RuleError, read_rules
 from routing_rules.text import (
     LEXICON_DIR,
     meanings,
@@ -38,6 +38,7 @@ from routing_rules.text import (
     stem,
     term_set,
     terms,
+    use_lexicons,
     words,
 )
 from tests.conftest import CPGRAMS_DIR, ROOT, SAMPLE_RULES, People, data_of, gql, run_hub
@@ -232,6 +233,31 @@ def test_every_lexicon_reads_and_two_that_share_a_word_keep_both_meanings(tmp_pa
     (tmp_path / "d.yaml").write_text("words:\n  কলে: tap\n  कले: tap\n", encoding="utf-8")
     assert meanings(read_lexicons(tmp_path), "কলে") == ("tap",)  # once, from either list
     assert meanings(lexicon, "लंच") == ()  # Hindi "lunch" reads as ಲಂಚ does
+
+
+def test_a_lexicon_with_problems_is_refused_listing_every_one(tmp_path: Path) -> None:
+    """A deployer adding a language hears of every slip at once, each naming the file and
+    the word: a word listed twice (YAML would silently keep the second meaning), a phrase
+    (a citizen's text is matched a word at a time), an English word in another script, a
+    stop word, an unknown key. Nothing of the file is read."""
+    (tmp_path / "punjabi.yaml").write_text(
+        "version: 1\nwords:\n  ਪਾਣੀ: water\n  ਪਾਣੀ: tap\n  ਬਿਜਲੀ ਬਿੱਲ: electricity\n"
+        "  ਕੂੜਾ: the\n  ਸੜਕ: ਸੜਕ\n  ਨਾਲੀ: drain\nlanguage: pa\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(RuleError) as refused:
+        read_lexicons(tmp_path)
+    file = tmp_path / "punjabi.yaml"
+    assert refused.value.problems == [
+        f"{file}: language: unknown key",
+        f"{file}: words.ਪਾਣੀ (line 4): listed twice; give one entry all its English words",
+        f"{file}: words.ਬਿਜਲੀ ਬਿੱਲ: read as 2 words (ਬਿਜਲੀ, ਬਿੱਲ) in a citizen's text, so it "
+        "never matches; a lexicon lists one word",
+        f"{file}: words.ਕੂੜਾ: the is a stop word, which routes nothing; give the word the "
+        "taxonomy would use",
+        f"{file}: words.ਸੜਕ: English word(s) ਸੜਕ: letters a-z only, one or more separated by "
+        "spaces",
+    ]
 
 
 def test_the_taxonomys_names_in_two_languages_translate_a_citizens_word() -> None:
@@ -927,6 +953,40 @@ async def test_rule_reload_reaches_the_router_without_a_restart(
         assert "'bwssb' matched keyword" in after.suggestions[0].explanation
     finally:
         await load_rule_set(read_rules(SAMPLE_RULES))
+
+
+async def test_a_lexicon_edit_reaches_the_router_without_a_restart(
+    settings: object,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A deployment adds a word to its own lexicon folder (HUB_LEXICON_DIR): the running
+    hub reads it on its next look at the taxonomy. A broken edit is logged once, naming
+    the file and the word, and routing goes on with the lists it had."""
+    monkeypatch.setattr(routing, "REFRESH_SECONDS", 0.0)
+    said = "mailapani piled up in our lane for a week"
+    use_lexicons(tmp_path)
+    try:
+        assert (await routing.suggest(said)).suggestions == []
+        mine = tmp_path / "local.yaml"
+        mine.write_text("version: 1\nwords:\n  mailapani: garbage\n", encoding="utf-8")
+        after = await routing.suggest(said)
+        assert after.suggestions[0].suggestion.department == "UDD"
+        assert "'mailapani'" in after.suggestions[0].explanation
+
+        mine.write_text("version: 1\nwords:\n  mailapani: garbage\n  ghanta ghar: clock\n")
+        with caplog.at_level("WARNING", logger="hub.routing"):
+            kept = await routing.suggest(said)
+            await routing.suggest(said)
+        assert kept.suggestions[0].suggestion.department == "UDD"
+        warned = [r.getMessage() for r in caplog.records if "lexicons changed" in r.getMessage()]
+        assert len(warned) == 1 and f"{mine}: words.ghanta ghar: read as 2 words" in warned[0]
+
+        mine.unlink()
+        assert (await routing.suggest(said)).suggestions == []
+    finally:
+        use_lexicons(None)
 
 
 async def test_model_is_rebuilt_from_routed_grievances(rt: Runtime, people: People) -> None:

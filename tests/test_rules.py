@@ -101,6 +101,35 @@ def test_cli_check_reports_problems_and_exits_2(tmp_path: Path) -> None:
     assert ok.returncode == 0 and "4 departments" in ok.stdout
 
 
+def test_cli_checks_a_lexicon_and_says_where_it_goes(tmp_path: Path) -> None:
+    """A deployer adding a language checks the file with the command that checks rules;
+    a lexicon is read from HUB_LEXICON_DIR, not loaded into the database, and a broken one
+    stops the hub at start-up, naming the file and the word."""
+    mine = tmp_path / "lexicon"
+    mine.mkdir()
+    (mine / "tulu.yaml").write_text("version: 1\nwords:\n  neer: water\n  kasa: garbage\n")
+    ok = run_hub("rules", "check", str(mine / "tulu.yaml"))
+    assert ok.returncode == 0 and "ok: lexicon: 2 words, 2 English words in 1 file(s)" in ok.stdout
+    load = run_hub("rules", "load", str(mine))
+    assert load.returncode == 2 and "not loaded into the database" in load.stderr
+    assert "HUB_LEXICON_DIR names (unset)" in load.stderr
+
+    (mine / "tulu.yaml").write_text("version: 1\nwords:\n  neer: water\n  neer: tap\n")
+    bad = run_hub("rules", "check", str(mine))
+    assert bad.returncode == 2 and "tulu.yaml: words.neer (line 4): listed twice" in bad.stderr
+    env = {**os.environ, "HUB_LEXICON_DIR": str(mine)}
+    refused = run_hub("route", "no neer since monday", env=env)
+    assert refused.returncode == 2 and "nothing was started" in refused.stderr
+    assert "tulu.yaml: words.neer (line 4): listed twice" in refused.stderr
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "tulu.yaml").write_text("version: 1\nwords:\n  neer: water\n")
+    (rules / "taxonomy.yaml").write_text((SAMPLE_RULES / "taxonomy.yaml").read_text())
+    among = run_hub("rules", "check", str(rules))
+    assert among.returncode == 2 and "tulu.yaml: a lexicon, not a rule file" in among.stderr
+
+
 # --- flat nodes, cross-file checks, geometry and offices ----------------------------------
 
 NESTED = """

@@ -40,6 +40,7 @@ def test_defaults_are_the_embedded_dev_setup() -> None:
         ({"HUB_STATE_CODE": "karnataka"}, "Config 'HUB_STATE_CODE' has value 'karnataka'"),
         ({"HUB_REGISTRATION_FORMAT": "{state}-{nope}"}, "Config 'HUB_REGISTRATION_FORMAT'"),
         ({"HUB_REGISTRATION_FORMAT": "{state}-{year}"}, "Must contain {seq}"),
+        ({"HUB_LEXICON_DIR": "/no/such/folder"}, "'/no/such/folder'. Must be an existing folder."),
     ],
 )
 def test_a_bad_value_names_the_variable_and_the_value(env: dict[str, str], expected: str) -> None:

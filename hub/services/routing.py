@@ -40,7 +40,8 @@ from routing_rules.ranker import (
     field_labels,
 )
 from routing_rules.references import format_pattern
-from routing_rules.text import looks_binary
+from routing_rules.rules import RuleError
+from routing_rules.text import looks_binary, refresh_lexicons
 
 logger = logging.getLogger("hub.routing")
 
@@ -90,12 +91,32 @@ async def current_router(*, fresh: bool = False) -> _Built:
         generation = await taxonomy.generation()
         newest = await RoutingModel.all().order_by("-id").first().values_list("id", flat=True)
         model_id = int(newest) if newest is not None else None  # type: ignore[call-overload]
-        if built is not None and (built.generation, built.model_id) == (generation, model_id):
+        reread = _lexicons_changed()
+        if (
+            built is not None
+            and not reread
+            and (built.generation, built.model_id) == (generation, model_id)
+        ):
             built.checked_at = time.monotonic()
             return built
-        reuse = built if built is not None and built.generation == generation else None
+        # the index holds the tree's wording as terms, which the lexicons help read
+        same = built is not None and built.generation == generation and not reread
+        reuse = built if same else None
         _cache.built = await _build(generation, model_id, reuse)
         return _cache.built
+
+
+def _lexicons_changed() -> bool:
+    """Whether a lexicon file was added, changed or removed and read again. One with
+    problems is logged once, and routing goes on with the lexicons it had."""
+    try:
+        return refresh_lexicons()
+    except RuleError as exc:
+        logger.warning(
+            "lexicons changed but were not read; routing goes on with those it had: %s",
+            "; ".join(exc.problems),
+        )
+        return False
 
 
 async def _taxonomy_nodes() -> tuple[
