@@ -118,6 +118,8 @@ def cmd_rules(settings: Settings, args: argparse.Namespace) -> int:
 
     if is_lexicon(Path(args.path)):
         return _lexicon(settings, args)
+    if getattr(args, "taxonomy", None):
+        return _fail("--taxonomy: only a lexicon is checked against a taxonomy")
     try:
         rules = read_rules(Path(args.path))
     except RuleError as exc:
@@ -151,13 +153,45 @@ def _lexicon(settings: Settings, args: argparse.Namespace) -> int:
     counts = f"{len(lexicon)} words, {len(english)} English words"
     if args.rules_command == "check":
         print(f"ok: lexicon: {counts} in {len(lexicon_files(path))} file(s)")
-        return 0
+        return _unused_english(sorted(english), Path(args.taxonomy)) if args.taxonomy else 0
     where = settings.lexicon_dir
     return _fail(
         f"a lexicon ({counts}, no problems) is not loaded into the database: the hub reads "
         + (f"HUB_LEXICON_DIR ({where})" if where else "the folder HUB_LEXICON_DIR names (unset)")
         + "; put the file there and running hubs read it within seconds"
     )
+
+
+def _unused_english(english: list[str], taxonomy: Path) -> int:
+    """Name the lexicon's English words a taxonomy never uses: they meet no category's
+    wording, only what routed grievances teach. ``taxonomy``: rule files, or a CPGRAMS
+    export folder."""
+    from hub.bench.routing import node_infos
+    from routing_rules.cpgrams import read_cpgrams
+    from routing_rules.overlays import CPGRAMS_KEYWORDS, apply_overlay, read_overlay
+    from routing_rules.ranker import TaxonomyIndex
+    from routing_rules.rules import RuleError, read_rules
+    from routing_rules.text import stem
+
+    cpgrams = (taxonomy / "Complaint_Category.csv").exists()
+    try:
+        rules = read_cpgrams(taxonomy, detach_orphans=True) if cpgrams else read_rules(taxonomy)
+        if cpgrams:
+            apply_overlay(rules, read_overlay(CPGRAMS_KEYWORDS), str(CPGRAMS_KEYWORDS))
+    except RuleError as exc:
+        return _refused([f"--taxonomy: {p}" for p in exc.problems], "checked")
+    index = TaxonomyIndex(node_infos(rules))
+    unused = [e for e in english if (term := stem(e)) is None or not index.knows(term)]
+    print(
+        f"{len(english) - len(unused)} of {len(english)} English words are the taxonomy's "
+        f"({len(index.leaves)} categories)"
+    )
+    if unused:
+        print(
+            f"note: {len(unused)} the taxonomy never uses; they count only once routed "
+            f"grievances teach them: {', '.join(unused)}"
+        )
+    return 0
 
 
 def cmd_taxonomy(settings: Settings, args: argparse.Namespace) -> int:
@@ -423,6 +457,12 @@ def build_parser() -> argparse.ArgumentParser:
         p = rules_sub.add_parser(name)
         p.add_argument("path", help="a rule file or a directory of *.yaml files")
         p.set_defaults(func=cmd_rules)
+        if name == "check":
+            p.add_argument(
+                "--taxonomy",
+                help="for a lexicon: name its English words this taxonomy (rule files or a "
+                "CPGRAMS export folder) never uses",
+            )
     unresolved = rules_sub.add_parser(
         "unresolved", help="list active leaf category x boundary pairs no office handles"
     )

@@ -110,6 +110,15 @@ def test_cli_checks_a_lexicon_and_says_where_it_goes(tmp_path: Path) -> None:
     (mine / "tulu.yaml").write_text("version: 1\nwords:\n  neer: water\n  kasa: garbage\n")
     ok = run_hub("rules", "check", str(mine / "tulu.yaml"))
     assert ok.returncode == 0 and "ok: lexicon: 2 words, 2 English words in 1 file(s)" in ok.stdout
+    # which of its English words the deployment's taxonomy uses: "muck" meets no category
+    (mine / "tulu.yaml").write_text("version: 1\nwords:\n  kasa: garbage\n  kolake: muck\n")
+    against = run_hub("rules", "check", str(mine), "--taxonomy", str(SAMPLE_RULES))
+    assert against.returncode == 0, against.stderr
+    assert "1 of 2 English words are the taxonomy's" in against.stdout
+    unused = "note: 1 the taxonomy never uses; they count only once routed grievances teach them"
+    assert f"{unused}: muck\n" in against.stdout
+    not_one = run_hub("rules", "check", str(SAMPLE_RULES), "--taxonomy", str(SAMPLE_RULES))
+    assert not_one.returncode == 2 and "only a lexicon" in not_one.stderr
     load = run_hub("rules", "load", str(mine))
     assert load.returncode == 2 and "not loaded into the database" in load.stderr
     assert "HUB_LEXICON_DIR names (unset)" in load.stderr
