@@ -418,7 +418,13 @@ def _lexicon_entries(file: Path, problems: list[str]) -> list[tuple[str, tuple[s
     except FileNotFoundError:
         problems.append(f"{file}: file not found")
         return []
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+    except OSError as exc:  # a folder of that name, no permission: a problem, not a crash
+        problems.append(f"{file}: cannot be read: {exc.strerror or exc}")
+        return []
+    except UnicodeDecodeError as exc:
+        problems.append(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})")
+        return []
+    except yaml.YAMLError as exc:
         problems.append(f"{file}: not valid YAML: {exc}".replace("\n", " "))
         return []
     entries = raw.get("words") if isinstance(raw, dict) else None

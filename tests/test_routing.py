@@ -260,6 +260,17 @@ def test_a_lexicon_with_problems_is_refused_listing_every_one(tmp_path: Path) ->
     ]
 
 
+def test_a_lexicon_file_that_cannot_be_read_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    (tmp_path / "notes.yaml").mkdir()  # a folder of a lexicon's name
+    (tmp_path / "latin1.yaml").write_bytes("words:\n  caf\u00e9: tea\n".encode("latin-1"))
+    with pytest.raises(RuleError) as refused:
+        read_lexicons(tmp_path)
+    assert refused.value.problems == [
+        f"{tmp_path / 'latin1.yaml'}: not UTF-8 text (invalid continuation byte at byte 12)",
+        f"{tmp_path / 'notes.yaml'}: cannot be read: Is a directory",
+    ]
+
+
 def test_the_taxonomys_names_in_two_languages_translate_a_citizens_word() -> None:
     """Three categories are named in English and Hindi, so the hub reads मानदेय as
     honorarium, and a Hindi complaint reaches a category worded only in English. A pair of
