@@ -118,7 +118,7 @@ def cmd_rules(settings: Settings, args: argparse.Namespace) -> int:
 
     if is_lexicon(Path(args.path)):
         return _lexicon(settings, args)
-    if getattr(args, "taxonomy", None):
+    if getattr(args, "taxonomy", None) is not None:
         return _fail("--taxonomy: only a lexicon is checked against a taxonomy")
     try:
         rules = read_rules(Path(args.path))
@@ -153,12 +153,14 @@ def _lexicon(settings: Settings, args: argparse.Namespace) -> int:
     counts = f"{len(lexicon)} words, {len(english)} English words"
     if args.rules_command == "check":
         print(f"ok: lexicon: {counts} in {len(lexicon_files(path))} file(s)")
-        return _unused_english(sorted(english), Path(args.taxonomy)) if args.taxonomy else 0
+        if args.taxonomy is None:
+            return 0
+        return _unused_english(sorted(english), Path(args.taxonomy))
     where = settings.lexicon_dir
     return _fail(
         f"a lexicon ({counts}, no problems) is not loaded into the database: the hub reads "
-        + (f"HUB_LEXICON_DIR ({where})" if where else "the folder HUB_LEXICON_DIR names (unset)")
-        + "; put the file there and running hubs read it within seconds"
+        "the shipped lexicons and those in the folder HUB_LEXICON_DIR names "
+        f"({where or 'unset'}); a running hub reads a file changed there within seconds"
     )
 
 
@@ -557,16 +559,20 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         return _fail(str(exc))
     logs.configure(settings.log_level, settings.log_format)
-    if settings.lexicon_dir is not None:
+    handler: Callable[[Settings, argparse.Namespace], int] = args.func
+    if settings.lexicon_dir is not None and handler in _ROUTING:
         from routing_rules.rules import RuleError
         from routing_rules.text import use_lexicons
 
         try:
             use_lexicons(settings.lexicon_dir)
-        except RuleError as exc:
+        except RuleError as exc:  # `hub rules check` still checks the list
             return _refused(exc.problems, "started")
-    handler: Callable[[Settings, argparse.Namespace], int] = args.func
     return handler(settings, args)
+
+
+# the commands that read a citizen's words, and so the deployment's lexicons
+_ROUTING = (cmd_serve, cmd_worker, cmd_demo, cmd_route, cmd_routing)
 
 
 if __name__ == "__main__":

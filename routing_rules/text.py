@@ -354,18 +354,29 @@ class _UniqueKeys(yaml.SafeLoader):
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
-        self.duplicates: list[tuple[Any, int]] = []
+        # (the mapping, the key, its line)
+        self.duplicates: list[tuple[yaml.MappingNode, Any, int]] = []
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # << merges a mapping in: its keys are no repeat
             key = self.construct_object(key_node, deep=True)
             if not isinstance(key, str | int | float):
                 continue  # a list or mapping as a key: refused as not a word later
             if key in seen:
-                self.duplicates.append((key, key_node.start_mark.line + 1))
+                self.duplicates.append((node, key, key_node.start_mark.line + 1))
             seen.add(key)
         return super().construct_mapping(node, deep)
+
+    def document(self) -> tuple[Any, list[tuple[Any, int]], list[tuple[Any, int]]]:
+        """The document, its repeated top-level keys and its other repeated keys."""
+        root = self.get_single_node()
+        raw = self.construct_document(root) if root is not None else None
+        top = [(key, line) for node, key, line in self.duplicates if node is root]
+        rest = [(key, line) for node, key, line in self.duplicates if node is not root]
+        return raw, top, rest
 
 
 def lexicon_files(path: Path) -> list[Path]:
@@ -374,20 +385,19 @@ def lexicon_files(path: Path) -> list[Path]:
 
 
 def is_lexicon(path: Path) -> bool:
-    """Whether ``path`` is a lexicon, or a folder of nothing but lexicons: YAML whose top
-    is ``words`` (rule files have ``departments``, ``nodes``, ``boundaries`` or
-    ``offices``)."""
-    files = lexicon_files(path)
-    if not files:
-        return False
-    for file in files:
+    """Whether ``path`` is a lexicon, or a folder of lexicons: YAML whose top is ``words``
+    (rule files have ``departments``, ``nodes``, ``boundaries`` or ``offices``). A file
+    that cannot be read decides nothing: the check that follows names its problem."""
+    found = False
+    for file in lexicon_files(path):
         try:
             raw = yaml.safe_load(file.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError, UnicodeDecodeError):
-            return False
+        except (OSError, ValueError, RecursionError, yaml.YAMLError):
+            continue
         if not isinstance(raw, dict) or "words" not in raw:
             return False
-    return True
+        found = True
+    return found
 
 
 def read_lexicons(*paths: Path) -> Lexicon:
@@ -412,7 +422,7 @@ def _lexicon_entries(file: Path, problems: list[str]) -> list[tuple[str, tuple[s
     try:
         loader = _UniqueKeys(file.read_text(encoding="utf-8"))
         try:
-            raw = loader.get_single_data()
+            raw, top, repeated = loader.document()
         finally:
             loader.dispose()
     except FileNotFoundError:
@@ -424,7 +434,7 @@ def _lexicon_entries(file: Path, problems: list[str]) -> list[tuple[str, tuple[s
     except UnicodeDecodeError as exc:
         problems.append(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})")
         return []
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:  # a date like 2023-02-30
         problems.append(f"{file}: not valid YAML: {exc}".replace("\n", " "))
         return []
     entries = raw.get("words") if isinstance(raw, dict) else None
@@ -433,13 +443,19 @@ def _lexicon_entries(file: Path, problems: list[str]) -> list[tuple[str, tuple[s
         return []
     found = len(problems)
     problems.extend(f"{file}: {key}: unknown key" for key in raw if key not in LEXICON_KEYS)
+    problems.extend(f"{file}: {key} (line {line}): listed twice" for key, line in top)
     problems.extend(
         f"{file}: words.{key} (line {line}): listed twice; give one entry all its English words"
-        for key, line in loader.duplicates
+        for key, line in repeated
     )
     out = []
     for key, value in entries.items():
         where = f"{file}: words.{key}"
+        if isinstance(key, bool):
+            problems.append(
+                f"{where}: YAML reads yes, no, on and off as true or false; quote the word"
+            )
+            continue
         if not isinstance(key, str) or not isinstance(value, str) or not value.strip():
             problems.append(f"{where}: expected a word and its English word(s)")
             continue
@@ -478,6 +494,7 @@ class _Lexicons:
     signature: tuple[tuple[str, int, int], ...] | None = None
     refused: tuple[tuple[str, int, int], ...] | None = None
     merged: Lexicon | None = None
+    version: int = 0  # one more at every swap: an index built with another one is stale
 
 
 _lexicons = _Lexicons()
@@ -486,6 +503,9 @@ _lexicons = _Lexicons()
 def _signature(folders: tuple[Path, ...]) -> tuple[tuple[str, int, int], ...]:
     out = []
     for folder in folders:
+        if not folder.is_dir():  # gone: another state than there and empty
+            out.append((str(folder), -1, -1))
+            continue
         for file in lexicon_files(folder):
             try:
                 stat = file.stat()
@@ -525,8 +545,17 @@ def refresh_lexicons() -> bool:
     except RuleError:
         _lexicons.refused = signature
         raise
+    except Exception as exc:  # unforeseen: a problem to report, never a routing failure
+        _lexicons.refused = signature
+        raise RuleError([f"{', '.join(map(str, folders))}: could not be read: {exc!r}"]) from exc
     _swap(folders, signature, merged)
     return True
+
+
+def lexicon_version() -> int:
+    """Changes whenever the lexicons in use change: an index built under another version
+    read the tree's wording with other lists."""
+    return _lexicons.version
 
 
 def _swap(
@@ -534,6 +563,7 @@ def _swap(
 ) -> None:
     _lexicons.folders, _lexicons.signature, _lexicons.merged = folders, signature, merged
     _lexicons.refused = None
+    _lexicons.version += 1
     _word_terms.cache_clear()
 
 

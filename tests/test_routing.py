@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -34,6 +35,7 @@ from routing_rules.text import (
     meanings,
     read_lexicons,
     reading,
+    refresh_lexicons,
     script,
     stem,
     term_set,
@@ -269,6 +271,55 @@ def test_a_lexicon_file_that_cannot_be_read_is_a_problem_not_a_crash(tmp_path: P
         f"{tmp_path / 'latin1.yaml'}: not UTF-8 text (invalid continuation byte at byte 12)",
         f"{tmp_path / 'notes.yaml'}: cannot be read: Is a directory",
     ]
+
+
+@pytest.mark.parametrize(
+    ("written", "problem"),
+    [
+        ("words:\n  sadak: road\nwords:\n  paani: water\n", "words (line 3): listed twice"),
+        ("words:\n  no: not\n", "words.False: YAML reads yes, no, on and off as true or false"),
+        ("words:\n  sadak: 2023-02-30\n", "not valid YAML: day is out of range for month"),
+        ("words: " + "[" * 3000 + "]" * 3000 + "\n", "not valid YAML"),
+    ],
+)
+def test_what_yaml_makes_of_a_lexicon_is_named(tmp_path: Path, written: str, problem: str) -> None:
+    (tmp_path / "mine.yaml").write_text(written, encoding="utf-8")
+    with pytest.raises(RuleError) as refused:
+        read_lexicons(tmp_path)
+    assert len(refused.value.problems) == 1
+    assert refused.value.problems[0].startswith(f"{tmp_path / 'mine.yaml'}: {problem}")
+
+
+def test_a_lexicon_may_merge_a_mapping_in(tmp_path: Path) -> None:
+    (tmp_path / "mine.yaml").write_text(
+        "common: &common\n  paani: water\nwords:\n  <<: *common\n  sadak: road\n"
+    )
+    with pytest.raises(RuleError, match="common: unknown key"):
+        read_lexicons(tmp_path)
+    (tmp_path / "mine.yaml").write_text("words:\n  <<: {paani: water}\n  sadak: road\n")
+    assert read_lexicons(tmp_path) == {
+        ("latin", "paani"): ("water",),
+        ("latin", "sadak"): ("road",),
+    }
+
+
+def test_a_lexicon_folder_gone_and_back_empty_is_read_again(tmp_path: Path) -> None:
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "mine.yaml").write_text("words:\n  mailapani: garbage\n", encoding="utf-8")
+    use_lexicons(extra)
+    try:
+        assert "garbag" in term_set("mailapani")
+        (extra / "mine.yaml").unlink()
+        extra.rmdir()
+        with pytest.raises(RuleError, match="extra: file not found"):
+            refresh_lexicons()
+        assert "garbag" in term_set("mailapani")  # the lists in use stay
+        extra.mkdir()
+        assert refresh_lexicons()
+        assert term_set("mailapani") == ["mailapani"]
+    finally:
+        use_lexicons(None)
 
 
 def test_the_taxonomys_names_in_two_languages_translate_a_citizens_word() -> None:
@@ -998,6 +1049,40 @@ async def test_a_lexicon_edit_reaches_the_router_without_a_restart(
         assert (await routing.suggest(said)).suggestions == []
     finally:
         use_lexicons(None)
+
+
+async def test_a_lexicon_change_is_not_lost_when_an_index_build_fails(
+    settings: object, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The index holds the tree's wording as the lexicons read it. A rebuild after a
+    lexicon change that fails (cancelled, out of memory) is tried again, not taken for
+    done; and a process that switches lexicon folders rebuilds too."""
+    monkeypatch.setattr(routing, "REFRESH_SECONDS", 0.0)
+    zebra = stem("zebra")
+    assert zebra is not None
+    assert not (await routing.current_router(fresh=True)).router.index.knows(zebra)
+    build = routing._build
+    calls = 0
+
+    async def fails_once(*args: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("the build was interrupted")
+        return await build(*args)
+
+    monkeypatch.setattr(routing, "_build", fails_once)
+    # the sample tree names garbage; read through this list, its wording says zebra too
+    (tmp_path / "mine.yaml").write_text("words:\n  garbage: zebra\n", encoding="utf-8")
+    use_lexicons(tmp_path)
+    try:
+        with pytest.raises(RuntimeError, match="interrupted"):
+            await routing.current_router(fresh=True)
+        assert (await routing.current_router(fresh=True)).router.index.knows(zebra)
+    finally:
+        use_lexicons(None)
+    assert not (await routing.current_router(fresh=True)).router.index.knows(zebra)
+    assert calls == 3
 
 
 async def test_model_is_rebuilt_from_routed_grievances(rt: Runtime, people: People) -> None:

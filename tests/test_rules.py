@@ -130,6 +130,17 @@ def test_cli_checks_a_lexicon_and_says_where_it_goes(tmp_path: Path) -> None:
     refused = run_hub("route", "no neer since monday", env=env)
     assert refused.returncode == 2 and "nothing was started" in refused.stderr
     assert "tulu.yaml: words.neer (line 4): listed twice" in refused.stderr
+    # what does not read a citizen's words still runs, and the check says what is wrong
+    again = run_hub("rules", "check", str(mine), env=env)
+    assert again.returncode == 2 and "nothing was loaded" in again.stderr
+    assert "words.neer (line 4): listed twice" in again.stderr
+    assert run_hub("rules", "check", str(SAMPLE_RULES), env=env).returncode == 0
+    # a list that is not even YAML, beside a good one: still a lexicon folder
+    (mine / "tulu.yaml").write_text("version: 1\nwords:\n  neer: [water\n")
+    (mine / "konkani.yaml").write_text("version: 1\nwords:\n  udak: water\n")
+    broken = run_hub("rules", "check", str(mine))
+    assert broken.returncode == 2 and "tulu.yaml: not valid YAML" in broken.stderr
+    assert "not a rule file" not in broken.stderr
 
     rules = tmp_path / "rules"
     rules.mkdir()

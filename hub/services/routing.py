@@ -41,7 +41,7 @@ from routing_rules.ranker import (
 )
 from routing_rules.references import format_pattern
 from routing_rules.rules import RuleError
-from routing_rules.text import looks_binary, refresh_lexicons
+from routing_rules.text import lexicon_version, looks_binary, refresh_lexicons
 
 logger = logging.getLogger("hub.routing")
 
@@ -57,6 +57,7 @@ class _Built:
     router: Router
     generation: int
     model_id: int | None
+    lexicons: int  # text.lexicon_version() the index was built under
     names: dict[str, str]  # node and department code -> English name
     localized: dict[str, dict[str, str]]  # node and department code -> names by locale
     build_seconds: float
@@ -91,32 +92,33 @@ async def current_router(*, fresh: bool = False) -> _Built:
         generation = await taxonomy.generation()
         newest = await RoutingModel.all().order_by("-id").first().values_list("id", flat=True)
         model_id = int(newest) if newest is not None else None  # type: ignore[call-overload]
-        reread = _lexicons_changed()
-        if (
-            built is not None
-            and not reread
-            and (built.generation, built.model_id) == (generation, model_id)
+        # a changed lexicon is read off the event loop (all files again: about 0.3 s)
+        await asyncio.to_thread(_refresh_lexicons)
+        lexicons = lexicon_version()
+        if built is not None and (built.generation, built.model_id, built.lexicons) == (
+            generation,
+            model_id,
+            lexicons,
         ):
             built.checked_at = time.monotonic()
             return built
         # the index holds the tree's wording as terms, which the lexicons help read
-        same = built is not None and built.generation == generation and not reread
+        same = built is not None and (built.generation, built.lexicons) == (generation, lexicons)
         reuse = built if same else None
-        _cache.built = await _build(generation, model_id, reuse)
+        _cache.built = await _build(generation, model_id, lexicons, reuse)
         return _cache.built
 
 
-def _lexicons_changed() -> bool:
-    """Whether a lexicon file was added, changed or removed and read again. One with
+def _refresh_lexicons() -> None:
+    """Read the lexicons again if a file was added, changed or removed. A change with
     problems is logged once, and routing goes on with the lexicons it had."""
     try:
-        return refresh_lexicons()
+        refresh_lexicons()
     except RuleError as exc:
         logger.warning(
             "lexicons changed but were not read; routing goes on with those it had: %s",
             "; ".join(exc.problems),
         )
-        return False
 
 
 async def _taxonomy_nodes() -> tuple[
@@ -157,7 +159,9 @@ async def _taxonomy_nodes() -> tuple[
     return nodes, own, names
 
 
-async def _build(generation: int, model_id: int | None, reuse: _Built | None) -> _Built:
+async def _build(
+    generation: int, model_id: int | None, lexicons: int, reuse: _Built | None
+) -> _Built:
     """A router for this taxonomy generation and model; the index is kept when only the
     model changed."""
     started = time.perf_counter()
@@ -183,7 +187,9 @@ async def _build(generation: int, model_id: int | None, reuse: _Built | None) ->
         seconds,
     )
     router = Router(index, model)
-    return _Built(router, generation, model_id, names, localized, seconds, time.monotonic())
+    return _Built(
+        router, generation, model_id, lexicons, names, localized, seconds, time.monotonic()
+    )
 
 
 # -- suggestions -----------------------------------------------------------------------
