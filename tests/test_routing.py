@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -1152,6 +1153,25 @@ def test_bench_routing_prints_figures_as_json() -> None:
     assert figures["tree_only"]["top1"] >= 0.6  # the fixture's texts use the tree's words
     assert 0 <= figures["coverage_at_90"] <= 1 and figures["p99_ms"] >= figures["p50_ms"]
     assert figures["categorised"] >= 1 and 0 <= figures["category_top1"] <= figures["category_top3"]
+    # what a deployment sets HUB_ROUTING_AUTO_THRESHOLD by: a higher one routes fewer
+    routed = figures["auto_routing"]
+    assert [r["threshold"] for r in routed] == [0.5, 0.6, 0.7, 0.8, 0.9, 0.95]
+    assert all(a["routed"] >= b["routed"] for a, b in itertools.pairwise(routed))
+    assert "HUB_ROUTING_AUTO_THRESHOLD: 0.5 routes" in result.stdout
+
+
+def test_auto_routing_shares_per_threshold() -> None:
+    from hub.bench.routing import auto_routing
+
+    confidence = [0.97, 0.91, 0.85, 0.72, 0.55, 0.30]
+    right = [True, False, True, True, False, True]
+    table = {t: (share, ok) for t, share, ok in auto_routing(confidence, right)}
+    assert table[0.9] == (2 / 6, 1 / 2)
+    assert table[0.7] == (4 / 6, 3 / 4)
+    assert table[0.5] == (5 / 6, 3 / 5)
+    assert table[0.95] == (1 / 6, 1.0)
+    # a threshold nothing reaches routes none: no share of them is right or wrong
+    assert {ok for _, _, ok in auto_routing([0.3, 0.2], [True, False])} == {None}
 
 
 def test_a_grievance_export_names_its_category_below_the_department() -> None:

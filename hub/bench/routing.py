@@ -72,8 +72,11 @@ class Scores:
     category_top1: float = 0.0
     category_top3: float = 0.0
     categorised: int = 0
+    # per HUB_ROUTING_AUTO_THRESHOLD tried: the share routed without a GRO, and of those the
+    # share that went to the department the grievance was filed with
+    auto_routing: tuple[tuple[float, float, float | None], ...] = ()
 
-    def as_dict(self) -> dict[str, float]:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "top1": round(self.top1, 4),
             "top3": round(self.top3, 4),
@@ -83,6 +86,14 @@ class Scores:
             "category_top1": round(self.category_top1, 4),
             "category_top3": round(self.category_top3, 4),
             "categorised": self.categorised,
+            "auto_routing": [
+                {
+                    "threshold": t,
+                    "routed": round(share, 4),
+                    "right": None if right is None else round(right, 4),
+                }
+                for t, share, right in self.auto_routing
+            ],
         }
 
 
@@ -205,6 +216,25 @@ def coverage_at(precision: float, confidence: list[float], right: list[bool]) ->
     return best / len(pairs)
 
 
+THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)  # HUB_ROUTING_AUTO_THRESHOLD values to report
+
+
+def auto_routing(
+    confidence: list[float], right: list[bool]
+) -> tuple[tuple[float, float, float | None], ...]:
+    """Per threshold: the share of grievances whose best department reaches it (routed
+    without a GRO), and the share of those that are right (None: none routed)."""
+    out = []
+    for threshold in THRESHOLDS:
+        taken = [ok for c, ok in zip(confidence, right, strict=True) if c >= threshold]
+        out.append((threshold, len(taken) / max(len(right), 1), _share(taken)))
+    return tuple(out)
+
+
+def _share(taken: list[bool]) -> float | None:
+    return sum(taken) / len(taken) if taken else None
+
+
 def summarise(outcomes: list[Outcome]) -> Scores:
     n = max(len(outcomes), 1)
     ranks = [o.org_rank for o in outcomes]
@@ -221,6 +251,7 @@ def summarise(outcomes: list[Outcome]) -> Scores:
         category_top3=sum(rank is not None and rank < 3 for rank in labelled)
         / max(len(labelled), 1),
         categorised=len(labelled),
+        auto_routing=auto_routing([o.confidence for o in outcomes], first),
     )
 
 
@@ -316,4 +347,13 @@ def _line(label: str, s: Scores) -> None:
         f"{label}: top-1 {s.top1:.3f}, top-3 {s.top3:.3f}, coverage@90 {s.coverage_at_90:.3f}, "
         f"p50 {s.p50_ms:.2f} ms, p99 {s.p99_ms:.2f} ms; category top-1 {s.category_top1:.3f}, "
         f"top-3 {s.category_top3:.3f} (of {s.categorised})"
+    )
+    print(
+        "  HUB_ROUTING_AUTO_THRESHOLD: "
+        + "; ".join(
+            f"{t:g} routes {share:.0%}, {right:.0%} of them right"
+            if right is not None
+            else f"{t:g} routes none"
+            for t, share, right in s.auto_routing
+        )
     )
