@@ -1172,6 +1172,8 @@ def test_auto_routing_shares_per_threshold() -> None:
     assert table[0.95] == (1 / 6, 1.0)
     # a threshold nothing reaches routes none: no share of them is right or wrong
     assert {ok for _, _, ok in auto_routing([0.3, 0.2], [True, False])} == {None}
+    # the hub routes only to a category: a likely department with none waits for a GRO
+    assert auto_routing([0.97, 0.91], [True, False], [False, True])[-2][1:] == (1 / 2, 0.0)
 
 
 def test_a_grievance_export_names_its_category_below_the_department() -> None:

@@ -106,6 +106,9 @@ class Outcome:
     latency_ms: float
     category: str | None  # the leaf it was filed under, when its path names one
     category_rank: int | None  # where that leaf came among the suggestions' categories
+    # the first department's best suggestion names a category: the hub may route it without a
+    # GRO (``routing.decide``), given the confidence
+    routable: bool = True
 
 
 def read_rows(path: Path) -> list[Row]:
@@ -183,6 +186,7 @@ def score(router: Router, rows: list[Row], categories: dict[tuple[str, str], str
         routing = router.suggest(row.text, limit=5)
         latency = (time.perf_counter() - started) * 1000
         orgs = [code for code, _ in routing.departments]
+        best = next((s for s in routing.suggestions if orgs and s.department == orgs[0]), None)
         suggested = list(dict.fromkeys(s.category for s in routing.suggestions if s.category))
         category = categories.get(row.key)
         out.append(
@@ -192,6 +196,7 @@ def score(router: Router, rows: list[Row], categories: dict[tuple[str, str], str
                 latency_ms=latency,
                 category=category,
                 category_rank=suggested.index(category) if category in suggested else None,
+                routable=best is not None and best.category is not None,
             )
         )
     return out
@@ -220,13 +225,17 @@ THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)  # HUB_ROUTING_AUTO_THRESHOLD value
 
 
 def auto_routing(
-    confidence: list[float], right: list[bool]
+    confidence: list[float], right: list[bool], routable: list[bool] | None = None
 ) -> tuple[tuple[float, float, float | None], ...]:
-    """Per threshold: the share of grievances whose best department reaches it (routed
-    without a GRO), and the share of those that are right (None: none routed)."""
+    """Per threshold: the share of grievances whose best department reaches it with a
+    category to route to (routed without a GRO, as ``routing.decide`` does), and the share
+    of those that are right (None: none routed)."""
+    can = routable if routable is not None else [True] * len(right)
     out = []
     for threshold in THRESHOLDS:
-        taken = [ok for c, ok in zip(confidence, right, strict=True) if c >= threshold]
+        taken = [
+            ok for c, ok, r in zip(confidence, right, can, strict=True) if r and c >= threshold
+        ]
         out.append((threshold, len(taken) / max(len(right), 1), _share(taken)))
     return tuple(out)
 
@@ -251,7 +260,9 @@ def summarise(outcomes: list[Outcome]) -> Scores:
         category_top3=sum(rank is not None and rank < 3 for rank in labelled)
         / max(len(labelled), 1),
         categorised=len(labelled),
-        auto_routing=auto_routing([o.confidence for o in outcomes], first),
+        auto_routing=auto_routing(
+            [o.confidence for o in outcomes], first, [o.routable for o in outcomes]
+        ),
     )
 
 
