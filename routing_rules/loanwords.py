@@ -286,8 +286,9 @@ class Loanwords:
                 if len(frame) >= LOANWORD_MIN_SOUNDS:
                     self._by_sound.setdefault(frame, []).append((known, _soft(heard)))
                     tamil = _tamil(heard)
-                    if len(_frame(tamil)) >= LOANWORD_MIN_TAMIL_SOUNDS:
-                        by_tamil = self._by_tamil_sound.setdefault(_frame(tamil), [])
+                    tamil_frame = _frame(tamil)
+                    if len(tamil_frame) >= LOANWORD_MIN_TAMIL_SOUNDS:
+                        by_tamil = self._by_tamil_sound.setdefault(tamil_frame, [])
                         by_tamil.append((known, _soft(tamil)))
 
     def read(self, word: str, script: str = "devanagari") -> str | None:

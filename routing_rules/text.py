@@ -345,6 +345,7 @@ class Term:
 
 
 Lexicon = dict[tuple[str, str], tuple[str, ...]]
+Signature = tuple[tuple[str, int, int], ...]  # (file, mtime ns, size) of each lexicon file
 LEXICON_KEYS = ("version", "words")
 
 
@@ -441,7 +442,6 @@ def _lexicon_entries(file: Path, problems: list[str]) -> list[tuple[str, tuple[s
     if not isinstance(entries, dict):
         problems.append(f"{file}: words: expected a mapping of word to English word(s)")
         return []
-    found = len(problems)
     problems.extend(f"{file}: {key}: unknown key" for key in raw if key not in LEXICON_KEYS)
     problems.extend(f"{file}: {key} (line {line}): listed twice" for key, line in top)
     problems.extend(
@@ -482,7 +482,7 @@ def _lexicon_entries(file: Path, problems: list[str]) -> list[tuple[str, tuple[s
             )
             continue
         out.append((split[0], english))
-    return out if len(problems) == found else []
+    return out  # with any problem, ``read_lexicons`` keeps none of it
 
 
 @dataclass
@@ -491,8 +491,8 @@ class _Lexicons:
     again when their files change (``refresh_lexicons``)."""
 
     folders: tuple[Path, ...] = (LEXICON_DIR,)
-    signature: tuple[tuple[str, int, int], ...] | None = None
-    refused: tuple[tuple[str, int, int], ...] | None = None
+    signature: Signature | None = None
+    refused: Signature | None = None
     merged: Lexicon | None = None
     version: int = 0  # one more at every swap: an index built with another one is stale
 
@@ -500,7 +500,7 @@ class _Lexicons:
 _lexicons = _Lexicons()
 
 
-def _signature(folders: tuple[Path, ...]) -> tuple[tuple[str, int, int], ...]:
+def _signature(folders: tuple[Path, ...]) -> Signature:
     out = []
     for folder in folders:
         if not folder.is_dir():  # gone: another state than there and empty
@@ -558,9 +558,7 @@ def lexicon_version() -> int:
     return _lexicons.version
 
 
-def _swap(
-    folders: tuple[Path, ...], signature: tuple[tuple[str, int, int], ...], merged: Lexicon
-) -> None:
+def _swap(folders: tuple[Path, ...], signature: Signature, merged: Lexicon) -> None:
     _lexicons.folders, _lexicons.signature, _lexicons.merged = folders, signature, merged
     _lexicons.refused = None
     _lexicons.version += 1
