@@ -56,6 +56,14 @@ assert KEYWORD_WEIGHT >= 1.0 >= FIELD_WEIGHT  # the index lays keywords over nam
 LEAF_IDF_SHARE = 0.2  # department-level rarity first, leaf-level rarity a little
 FUZZY_WEIGHT = 0.8
 TREE_ONLY_SHARPNESS = 5.5  # softmax scale for tree scores when no model is trained
+# With no model, how sure the tree's wording may make the hub. A department's best leaf gets
+# the full TREE_ONLY_SHARPNESS only when it matches the text as strongly as STRONG_MATCHES of
+# the taxonomy's rarest keywords would (one leaf's, said once); one such keyword gets half.
+# And citizens write about more than a small taxonomy holds ("light bill" where the
+# taxonomy has street lights but no electricity board): a taxonomy of fewer than
+# BACKGROUND_DEPARTMENTS departments is read as if it had that many, the others unmatched.
+STRONG_MATCHES = 2.0
+BACKGROUND_DEPARTMENTS = 40
 NEIGHBOURS = 15
 MIN_DEPARTMENT_PROBABILITY = 0.02  # below this, only the best department is suggested
 # a category's share within its department, when history knows the department: the tree's
@@ -257,6 +265,10 @@ class TaxonomyIndex:
             for term, (cols, used) in dept_counts.items()
         }
         self.has_leaves = total > 0  # departments with a prior
+        # a best leaf's score that counts as strong evidence (see STRONG_MATCHES): the rarest
+        # term's IDF, that of a keyword one leaf has
+        rarest = math.log((n_dept + 1) / 1.5) + LEAF_IDF_SHARE * math.log((n_leaf + 1) / 1.5)
+        self.strong_score = STRONG_MATCHES * KEYWORD_WEIGHT * rarest
         self._name_index(nodes, department_names or {})
         self.translations = _align(nodes, read)
         self.loanwords = Loanwords(_english_words(nodes, read, department_names or {}))
@@ -907,17 +919,23 @@ def with_references(
     counts the same evidence twice when both point the same way (a follow-up repeats
     its first grievance's words), and made quoting texts far surer than they were right.
     Words that agree with the quote still make it surer than either alone, and words
-    that point elsewhere keep ``1 - rate`` of their weight."""
+    that point elsewhere keep ``1 - rate`` of their weight.
+
+    Words that leave some probability to a department the taxonomy does not have (the
+    tree alone, ``Router._tree_only``) leave it ``1 - rate`` of that: a quoted number
+    names a department the hub has."""
     shares = np.array([named.get(code, 0.0) for code in departments])
     quoted = shares > 0
     if not quoted.any() or quoted.all():
         return probs
-    base = probs if probs.sum() > 0 else np.full(len(departments), 1.0 / len(departments))
+    said = float(probs.sum())
+    base = probs / said if said > 0 else np.full(len(departments), 1.0 / len(departments))
     base = np.maximum(base, PROBABILITY_FLOOR)
     rate = min(max(rate, 1e-3), 1.0 - 1e-3)
     within = shares * base
     posterior: FloatArray = rate * within / float(within.sum()) + (1.0 - rate) * base
-    return posterior / float(posterior.sum())
+    known = min(said, 1.0) if said > 0 else 1.0  # what the words give the hub's departments
+    return posterior / float(posterior.sum()) * (rate + (1.0 - rate) * known)
 
 
 def _pack(array: npt.NDArray[Any]) -> str:
@@ -1102,7 +1120,7 @@ class Router:
         if self.model is None:
             if not tree.any():  # no word of the text is in the taxonomy: no guess at all
                 return np.zeros(len(self.departments)), leaf_scores, {}, used, near
-            logits = TREE_ONLY_SHARPNESS * _unit(tree)
+            return self._tree_only(tree), leaf_scores, weights, used, near
         else:
             vector = self.model.vector(weights)
             near = self.model.neighbours(vector)
@@ -1120,6 +1138,16 @@ class Router:
             logits[self._retired] = -1e9  # deactivated since the model was trained
         probs = _softmax(logits) if weights else np.zeros(len(self.departments))
         return probs, leaf_scores, weights, used, near
+
+    def _tree_only(self, tree: FloatArray) -> FloatArray:
+        """Department probabilities from the tree's wording alone (STRONG_MATCHES,
+        BACKGROUND_DEPARTMENTS): they sum to less than 1 when the evidence is weak or the
+        taxonomy small; the rest is a department the taxonomy does not have."""
+        logits = TREE_ONLY_SHARPNESS * tree / max(float(tree.max()), self.index.strong_score)
+        unseen = max(0, BACKGROUND_DEPARTMENTS - len(self.departments))
+        shifted = np.exp(logits - logits.max())
+        probs: FloatArray = shifted / (float(shifted.sum()) + unseen * math.exp(-logits.max()))
+        return probs
 
     def _in_model_columns(self, per_index_department: FloatArray) -> FloatArray:
         assert self.model is not None

@@ -922,6 +922,65 @@ async def test_confident_text_is_routed_and_the_decision_is_on_the_timeline(
     assert route.after["routing"]["category_code"] == "WSD-WS-NOW-CONTAM"
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I have been waiting for months for my passport",  # 'months': a pension keyword
+        "light bill bahut zyada aaya hai",  # an electricity bill; the sample has street lights
+        "current nahi hai ghar me",  # 'ghar' is in a garbage category's Hindi name
+        "lorem ipsum dolor sit amet",
+    ],
+)
+async def test_a_word_or_two_in_common_is_not_enough_to_route_without_a_gro(
+    rt: Runtime, people: People, text: str
+) -> None:
+    # no history yet, the default threshold: the tree's wording alone must be strong to route
+    assert rt.settings.routing_auto_threshold == 0.7
+    data = FilingData(description=text, channel=Channel.WHATSAPP, citizen_mobile="9900000001")
+    grievance = await file_grievance(rt, people.actor(people.operator), data)
+    assert grievance.status == GrievanceStatus.TRIAGE and grievance.category_id is None
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("Contaminated muddy water is coming from the taps, it smells.", "WSD-WS-NOW-CONTAM"),
+        ("old age pension not received for 3 months", "SWD-PEN-OLD-DELAY"),
+        ("borewell handpump not working in our village", "RDPR-GP-DW-BORE"),
+    ],
+)
+async def test_a_plain_complaint_is_routed_with_no_history_at_the_default_threshold(
+    rt: Runtime, people: People, text: str, category: str
+) -> None:
+    data = FilingData(description=text, channel=Channel.WHATSAPP, citizen_mobile="9900000001")
+    grievance = await file_grievance(rt, people.actor(people.operator), data)
+    row = await Grievance.get(id=grievance.id).select_related("category")
+    assert row.category is not None and row.category.code == category
+
+
+def test_tree_only_confidence_is_the_same_in_a_small_taxonomy_and_asks_for_evidence(
+    sample_router: Router,
+) -> None:
+    one = sample_router.suggest("months").suggestions[0]  # one keyword of one leaf
+    two = sample_router.suggest("old age pension months").suggestions[0]
+    assert one.department == two.department == "SWD"
+    assert one.confidence < 0.5 < 0.7 < two.confidence
+    # the rest of the probability is a department the four-department sample does not have
+    assert sum(p for _, p in sample_router.suggest("months").departments) < 0.5
+    # however strong the words, a taxonomy of four departments is not read as all there is
+    strong = "old age pension vridha not received stopped delayed months pension"
+    assert sample_router.suggest(strong).suggestions[0].confidence < 0.9
+
+
+def test_a_quote_keeps_the_words_doubt_about_a_department_the_taxonomy_lacks() -> None:
+    # words that leave 40% to no department of the hub: a quote of WSD's number moves the
+    # quote's rate of the rest to WSD, and keeps the words' doubt on what is left
+    probs = np.array([0.5, 0.1])
+    out = with_references(probs, ["UDD", "WSD"], {"WSD": 1.0}, rate=0.5)
+    assert out.sum() == pytest.approx(0.5 + 0.5 * 0.6)
+    assert out[1] > out[0]
+
+
 async def test_unsure_text_waits_for_a_gro_who_categorises_it(
     rt: Runtime, people: People, client: httpx.AsyncClient
 ) -> None:
