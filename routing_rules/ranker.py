@@ -71,6 +71,7 @@ MIN_DEPARTMENT_PROBABILITY = 0.02  # below this, only the best department is sug
 # department's grievances are most often filed under (a catch-all "Others" often)
 CATEGORY_MIX = (0.4, 0.4, 0.2)
 COMMON_CATEGORIES = 3  # how many of a department's most common categories are candidates
+CATEGORY_POOL = 20  # a department's best leaves by the tree's wording that share its probability
 # a category for what fits no other under its parent; where the text's words tie it with
 # its siblings (they matched only the wording the siblings share), it is the one offered
 CATCH_ALL = re.compile(
@@ -1189,7 +1190,7 @@ class Router:
             if rank and probs[i] < MIN_DEPARTMENT_PROBABILITY:
                 break  # an unlikely department is noise, not a suggestion
             suggestions.extend(
-                self._in_department(i, float(probs[i]), leaf_scores, weights, used, near, limit)
+                self._in_department(i, float(probs[i]), leaf_scores, weights, used, near)
             )
         suggestions.sort(key=lambda s: -s.score)
         name_counted = self.model is not None and self.model.named_weight > 0
@@ -1212,7 +1213,6 @@ class Router:
         weights: dict[str, float],
         used: list[Term],
         near: list[tuple[int, float]],
-        limit: int,
     ) -> list[Suggestion]:
         code = self.departments[dept_i]
         tree_share: dict[str, float] = {}
@@ -1222,8 +1222,9 @@ class Router:
             # a catch-all wins ties, and only ties
             block = leaf_scores[start:end] * (1.0 + 1e-9 * self.index.catch_all[start:end])
             if block.size and block.max() > 0:
-                k = min(limit, block.size)
-                best = np.argpartition(-block, k - 1)[:k]
+                # the same pool whatever the limit, ties in code order: asking for more
+                # suggestions adds to the list and changes none before them
+                best = np.argsort(-block, kind="stable")[: min(CATEGORY_POOL, block.size)]
                 total = float(block[best].sum())
                 for j in best:
                     if block[j] > 0:

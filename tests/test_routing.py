@@ -958,6 +958,15 @@ async def test_a_plain_complaint_is_routed_with_no_history_at_the_default_thresh
     assert row.category is not None and row.category.code == category
 
 
+@pytest.mark.parametrize("text", ["garbage", "kachra 5 din se nahi uthaya", "pension"])
+def test_asking_for_more_suggestions_changes_none_of_the_first(
+    sample_router: Router, text: str
+) -> None:
+    lists = [sample_router.suggest(text, limit=n).suggestions for n in (1, 2, 3, 5, 20)]
+    for shorter, longer in itertools.pairwise(lists):
+        assert longer[: len(shorter)] == shorter
+
+
 def test_tree_only_confidence_is_the_same_in_a_small_taxonomy_and_asks_for_evidence(
     sample_router: Router,
 ) -> None:
