@@ -39,12 +39,12 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import OSA, Levenshtein
 from scipy import sparse
 
 from routing_rules.loanwords import Loanwords
 from routing_rules.references import Reference, candidates, find_references
-from routing_rules.text import Term, reading, script, stem, terms, words
+from routing_rules.text import Term, is_english, reading, script, stem, terms, words
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -336,17 +336,23 @@ class TaxonomyIndex:
     def knows(self, term: str) -> bool:
         return term in self.postings or term in self.name_postings
 
-    def correct(self, term: str) -> str | None:
-        """A known term one edit away from an unknown one (a misspelling), if any."""
-        if not 5 <= len(term) <= 20 or not term.isascii():
+    def correct(self, term: str, word: str = "") -> str | None:
+        """A known term one edit away from an unknown one (a misspelling), if any: a letter
+        left out, added, changed, or two side by side swapped ('pensoin'), the swap first
+        ('recieved' is received, not relieved). ``word``, the word as written, is never
+        corrected when it is a real English word ('still' is not 'skill')."""
+        if not 5 <= len(term) <= 20 or not term.isascii() or (word and is_english(word)):
             return None
         variants = _deletes(term)
         candidates = {c for v in (term, *variants) for c in self._deletes.get(v, ())}
         candidates.update(v for v in variants if v in self.postings)
-        best = [c for c in candidates if Levenshtein.distance(term, c) <= 1]
+        best = [c for c in candidates if OSA.distance(term, c) <= 1]
         if not best:
             return None
-        return min(best, key=lambda c: (-len(self.postings[c][0]), c))
+        return min(
+            best,
+            key=lambda c: (Levenshtein.distance(term, c) == 1, -len(self.postings[c][0]), c),
+        )
 
     def score(self, query: dict[str, float]) -> TreeScores:
         """Per-leaf and per-department scores for weighted query terms."""
@@ -540,7 +546,7 @@ def weigh(index: TaxonomyIndex, query: list[Term]) -> tuple[dict[str, float], li
             if translated is None and not known and not item.word.isascii():
                 translated, via = index.spelt(item.word), "spelt"
         if not known:
-            corrected = index.correct(term)
+            corrected = index.correct(term, item.word)
             if corrected is not None:
                 item = Term(corrected, item.word, "fuzzy")
         counts[item.term] += 1

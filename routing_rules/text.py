@@ -615,6 +615,24 @@ def script(word: str) -> str:
     return "other"
 
 
+ENGLISH_MIN_COUNT = 50  # a word the English word list has seen this often is a real word
+
+
+@functools.cache
+def _english() -> frozenset[str]:
+    """English words (pyspellchecker's frequency list, words seen ENGLISH_MIN_COUNT times
+    or more: 'still', 'resolved'; not 'recieved'), read once."""
+    from spellchecker import SpellChecker  # about 0.2 s: only when a misspelling is sought
+
+    counts = SpellChecker(language="en", distance=1).word_frequency.dictionary
+    return frozenset(w for w, n in counts.items() if n >= ENGLISH_MIN_COUNT)
+
+
+def is_english(word: str) -> bool:
+    """A real English word, which no misspelling correction should rewrite."""
+    return word.isascii() and word.lower() in _english()
+
+
 @functools.lru_cache(maxsize=200_000)
 def stem(word: str) -> str | None:
     """The term for one lower-case word, or None for a stop word or noise."""

@@ -958,6 +958,22 @@ async def test_a_plain_complaint_is_routed_with_no_history_at_the_default_thresh
     assert row.category is not None and row.category.code == category
 
 
+def test_a_real_english_word_is_not_taken_for_a_misspelling_and_a_swap_is() -> None:
+    index = TaxonomyIndex(
+        [
+            NodeInfo("SKL-1", "SKL", None, {"en": "Skill training"}),
+            NodeInfo("RLV-1", "RLV", None, {"en": "Relieving order"}),
+            NodeInfo("PEN-1", "PEN", None, {"en": "Pension not received"}),
+        ]
+    )
+    # 'still' is one letter from the taxonomy's 'skill', but a word of its own
+    assert "skill" not in weigh(index, terms("still pending"))[0]
+    # letters swapped: 'recieved' is received (one swap), not relieved (one letter changed)
+    corrected = weigh(index, terms("pensoin not recieved"))[0]
+    assert set(corrected) == {stem("pension"), stem("received")}
+    assert Router(index).suggest("pensoin not recieved").suggestions[0].department == "PEN"
+
+
 @pytest.mark.parametrize("text", ["garbage", "kachra 5 din se nahi uthaya", "pension"])
 def test_asking_for_more_suggestions_changes_none_of_the_first(
     sample_router: Router, text: str
