@@ -110,7 +110,8 @@ _DEVANAGARI_SPELLING = (
     ("\u0931", "\u0930"),
 )
 _DEVANAGARI = re.compile(r"[\u0900-\u097f]")
-_INVISIBLE = frozenset("\ufeff\u200e\u200f\u061c")  # byte-order mark; direction marks
+# byte-order mark; direction marks; the soft hyphen (a place a word may break: "gar\xadbage")
+_INVISIBLE = frozenset("\ufeff\u200e\u200f\u061c\u00ad")
 _SCRIPTS = (
     "devanagari",
     "bengali",
@@ -593,12 +594,22 @@ def clean(text: str) -> str:
 
 
 def looks_binary(text: str) -> bool:
-    """True for text that is mostly control or replacement characters: not words at all."""
+    """True for text that is mostly control or replacement characters: not words at all.
+    Format characters are text: the zero-width joiner and non-joiner shape Indic conjuncts
+    (Malayalam has written its chillus with the joiner, പെന്‍ഷന്‍), a soft hyphen marks
+    where a pasted word may break."""
     if not text:
         return False
     sample = text[:4000]
-    bad = sum(1 for ch in sample if ch == "\ufffd" or (not ch.isprintable() and ch not in "\t\r\n"))
+    bad = sum(
+        1
+        for ch in sample
+        if ch == "\ufffd" or (unicodedata.category(ch) in _NOT_TEXT and ch not in "\t\r\n")
+    )
     return bad / len(sample) > 0.1
+
+
+_NOT_TEXT = frozenset(("Cc", "Cs"))  # control characters, lone surrogates
 
 
 def script(word: str) -> str:

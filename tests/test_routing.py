@@ -871,6 +871,38 @@ async def test_unknown_boundary_is_named(client: httpx.AsyncClient, people: Peop
     assert errors and errors[0]["field"] == "boundaryCode"
 
 
+async def test_a_boundary_code_longer_than_any_is_named(
+    client: httpx.AsyncClient, people: People
+) -> None:
+    body = await gql(
+        client, SUGGEST, {"text": "garbage", "boundary": "X" * 300}, as_user=people.asha
+    )
+    answer = data_of(body)["routeSuggestions"]
+    assert [(e["field"], e["code"]) for e in answer["errors"]] == [("boundaryCode", "too_long")]
+    assert "X" * 300 not in json.dumps(body)  # the input is not echoed back
+
+
+@pytest.mark.parametrize(
+    ("text", "department"),
+    [
+        # Malayalam written with the joiner for its chillus (an older, common way to type them)
+        (
+            "\u0d2a\u0d46\u0d28\u0d4d\u200d\u0d37\u0d28\u0d4d\u200d"  # pension
+            " \u0d15\u0d3f\u0d1f\u0d4d\u0d1f\u0d3f\u0d2f\u0d3f\u0d32\u0d4d\u0d32",  # not received
+            "SWD",
+        ),
+        ("gar\u00adbage not col\u00adlected", "UDD"),  # soft hyphens from a pasted text
+    ],
+)
+async def test_joiners_and_soft_hyphens_are_text(
+    client: httpx.AsyncClient, people: People, text: str, department: str
+) -> None:
+    body = await gql(client, SUGGEST, {"text": text}, as_user=people.asha)
+    answer = data_of(body)["routeSuggestions"]
+    assert answer["errors"] == []
+    assert answer["suggestions"][0]["departmentCode"] == department
+
+
 async def test_mixed_script_text_is_routed(client: httpx.AsyncClient, people: People) -> None:
     body = await gql(
         client, SUGGEST, {"text": "street light खराब है, batti nahi jalti"}, as_user=people.asha

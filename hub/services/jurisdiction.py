@@ -264,13 +264,30 @@ def _explain(
     return f"{subject}: {office.code} ({office.name}) at {matched.kind} {matched.code}.{passed}"
 
 
+_CODE_LENGTH = {
+    model: int(model._meta.fields_map["code"].max_length)  # type: ignore[attr-defined]
+    for model in (TaxonomyNode, Boundary)
+}
+
+
 async def _validate(
     category_code: str,
     boundary_code: str | None,
     latitude: float | None,
     longitude: float | None,
 ) -> tuple[TaxonomyNode, Boundary | None]:
-    errors: list[FieldError] = []
+    errors = [
+        FieldError(
+            field, "too_long", f"A code has at most {longest} characters; this has {len(code)}."
+        )
+        for field, code, longest in (
+            ("categoryCode", category_code, _CODE_LENGTH[TaxonomyNode]),
+            ("boundaryCode", boundary_code or "", _CODE_LENGTH[Boundary]),
+        )
+        if len(code) > longest
+    ]
+    if errors:  # no such code can be stored, and the database would refuse to compare it
+        raise DomainError(errors)
     category = await TaxonomyNode.filter(code=category_code, active=True).first()
     if category is None:
         errors.append(
