@@ -111,17 +111,92 @@ class Outcome:
     routable: bool = True
 
 
-def read_rows(path: Path) -> list[Row]:
+_SHOWN = 20  # bad rows listed one by one; the rest are counted
+
+
+def read_rows(path: Path, skipped: list[str] | None = None) -> list[Row]:
+    """The labelled grievances in ``path``; RuleError naming the problem (``PATH:
+    problem``) when the file cannot be read or has no row to score. A row that cannot be
+    scored as it stands (no text or organisation, a cell too few or too many) would
+    count as a wrong answer and distort the figures: it is left out, and ``skipped``
+    gets a line naming it (the first few; then how many in all)."""
     csv.field_size_limit(10_000_000)
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in _COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise RuleError([f"{path}: missing column(s) {', '.join(missing)}"])
-        return [
-            Row(r["id"], r["org_code"].strip(), r.get("category_path") or "", r["text"] or "")
-            for r in reader
-        ]
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            return _rows(path, csv.reader(handle), [] if skipped is None else skipped)
+    except UnicodeDecodeError:
+        raise RuleError([f"{path}: {_not_utf8(path)}"]) from None
+    except csv.Error as exc:  # a cell past the size limit; a NUL byte on older Pythons
+        raise RuleError([f"{path}: not a readable CSV file ({exc})"]) from None
+    except OSError as exc:
+        raise RuleError([f"{path}: cannot be read ({exc.strerror or exc})"]) from None
+
+
+def _rows(path: Path, reader: Any, skipped: list[str]) -> list[Row]:
+    header = next(reader, None)
+    if header is None:
+        raise RuleError([f"{path}: is empty; expected a header naming {', '.join(_COLUMNS)}"])
+    _text_only(path, 1, header)
+    missing = [c for c in _COLUMNS if c not in header]
+    if missing:
+        raise RuleError([f"{path}: missing column(s) {', '.join(missing)}"])
+    at = {name: header.index(name) for name in (*_COLUMNS, "category_path") if name in header}
+    rows: list[Row] = []
+    bad: list[str] = []
+    line = reader.line_num
+    for cells in reader:
+        start, line = line + 1, reader.line_num  # a quoted cell may span lines
+        if not cells:  # a blank line
+            continue
+        _text_only(path, start, cells)
+        wrong = []
+        if len(cells) != len(header):
+            wrong.append(f"{len(cells)} cell(s) where the header names {len(header)}")
+        value = {name: cells[i] if i < len(cells) else "" for name, i in at.items()}
+        wrong += [f"no {name}" for name in ("org_code", "text") if not value[name].strip()]
+        if wrong:
+            bad.append(f"{path}: line {start}: {', '.join(wrong)}")
+            continue
+        org, category = value["org_code"].strip(), value.get("category_path", "")
+        rows.append(Row(value["id"], org, category, value["text"]))
+    if bad:
+        shown = bad[:_SHOWN]
+        if len(bad) > _SHOWN:
+            shown.append(f"{path}: ... and {len(bad) - _SHOWN} more bad row(s)")
+        shown.append(
+            f"{path}: {len(bad)} of {len(bad) + len(rows)} grievance(s) cannot be scored "
+            "and are left out; fix the export"
+        )
+        if not rows:
+            raise RuleError(shown)
+        skipped += shown
+    if not rows:
+        raise RuleError([f"{path}: has no grievances, only a header"])
+    return rows
+
+
+def _text_only(path: Path, line: int, cells: list[str]) -> None:
+    """Refuses NUL characters: a binary file, or UTF-16 without its byte-order mark,
+    can decode as UTF-8 and would be scored as gibberish."""
+    if any("\x00" in cell for cell in cells):
+        raise RuleError(
+            [
+                f"{path}: line {line}: NUL bytes, so not a text file (binary, or UTF-16?); "
+                "save it as UTF-8 CSV"
+            ]
+        )
+
+
+def _not_utf8(path: Path) -> str:
+    raw = path.read_bytes()
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "UTF-16 text, not UTF-8; save it as UTF-8 CSV"
+    try:
+        raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:  # where in the whole file, not in the decoder's chunk
+        line = raw[: exc.start].count(b"\n") + 1
+        return f"not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line}); save it as UTF-8 CSV"
+    return "not UTF-8 text; save it as UTF-8 CSV"
 
 
 def node_infos(rules: RuleSet) -> list[NodeInfo]:
@@ -274,11 +349,18 @@ def run_routing(options: RoutingOptions) -> int:
         if options.keywords is not None:
             apply_overlay(rules, read_overlay(options.keywords), str(options.keywords))
         read_s = time.perf_counter() - started
-        eval_rows = read_rows(options.eval_csv)
-        train_rows = read_rows(options.train_csv) if options.train_csv else []
     except RuleError as exc:
         print("\n".join(exc.problems), file=sys.stderr)
         return 2
+    problems: list[str] = []  # both files' problems at once: one round of fixing the export
+    skipped: list[str] = []
+    eval_rows = _read(options.eval_csv, problems, skipped)
+    train_rows = _read(options.train_csv, problems, skipped) if options.train_csv else []
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        return 2
+    if skipped:
+        print("\n".join(skipped), file=sys.stderr)
     nodes = node_infos(rules)
     started = time.perf_counter()
     # departments that exist without categories (labels of training grievances) can be named
@@ -317,6 +399,14 @@ def run_routing(options: RoutingOptions) -> int:
     }
     print(json.dumps(result, sort_keys=True), file=out)
     return 0
+
+
+def _read(path: Path, problems: list[str], skipped: list[str]) -> list[Row]:
+    try:
+        return read_rows(path, skipped)
+    except RuleError as exc:
+        problems += exc.problems
+        return []
 
 
 def _trained(
