@@ -71,6 +71,7 @@ MIN_DEPARTMENT_PROBABILITY = 0.02  # below this, only the best department is sug
 # department's grievances are most often filed under (a catch-all "Others" often)
 CATEGORY_MIX = (0.4, 0.4, 0.2)
 COMMON_CATEGORIES = 3  # how many of a department's most common categories are candidates
+FIRST_PER_DEPARTMENT = 3  # suggestions of one department before the next department's
 CATEGORY_POOL = 20  # a department's best leaves by the tree's wording that share its probability
 # a category for what fits no other under its parent; where the text's words tie it with
 # its siblings (they matched only the wording the siblings share), it is the one offered
@@ -1198,7 +1199,7 @@ class Router:
             suggestions.extend(
                 self._in_department(i, float(probs[i]), leaf_scores, weights, used, near)
             )
-        suggestions.sort(key=lambda s: -s.score)
+        suggestions = _spread(suggestions)
         name_counted = self.model is not None and self.model.named_weight > 0
         explained = []
         for s in suggestions[:limit]:
@@ -1297,6 +1298,21 @@ class Router:
             )
             for leaf, share in sorted(shares.items(), key=lambda item: (-item[1], item[0]))
         ]
+
+
+def _spread(suggestions: list[Suggestion]) -> list[Suggestion]:
+    """Strongest first, but each likely department's first FIRST_PER_DEPARTMENT before any
+    department's next: a text about two problems ("LPG cylinder not delivered; railway
+    refund not received") gets suggestions for both, however many categories the likelier
+    department has. The order does not depend on how many are asked for."""
+    ranked = sorted(suggestions, key=lambda s: -s.score)
+    seen: Counter[str] = Counter()
+    first: list[Suggestion] = []
+    rest: list[Suggestion] = []
+    for s in ranked:
+        seen[s.department] += 1
+        (first if seen[s.department] <= FIRST_PER_DEPARTMENT else rest).append(s)
+    return first + rest
 
 
 def _with_quotes(suggestion: Suggestion, references: list[Reference]) -> Suggestion:

@@ -990,6 +990,19 @@ async def test_a_plain_complaint_is_routed_with_no_history_at_the_default_thresh
     assert row.category is not None and row.category.code == category
 
 
+def test_a_text_about_two_problems_gets_suggestions_for_both() -> None:
+    lpg = [
+        NodeInfo(f"PET-{i}", "PET", None, {"en": f"LPG cylinder {what}"}, ("lpg", "cylinder"))
+        for i, what in enumerate(("not delivered", "leaking", "overcharged", "others", "subsidy"))
+    ]
+    railway = [NodeInfo("RLY-1", "RLY", None, {"en": "Railway ticket refund"}, ("railway",))]
+    router = Router(TaxonomyIndex([*lpg, *railway]))
+    text = "LPG cylinder not delivered, the LPG cylinder is leaking; and a railway refund"
+    found = router.suggest(text, limit=5)
+    assert found.departments[0][0] == "PET"
+    assert [s.department for s in found.suggestions] == ["PET", "PET", "PET", "RLY", "PET"]
+
+
 def test_a_real_english_word_is_not_taken_for_a_misspelling_and_a_swap_is() -> None:
     index = TaxonomyIndex(
         [
