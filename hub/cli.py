@@ -338,6 +338,8 @@ def cmd_route(settings: Settings, args: argparse.Namespace) -> int:
         return _fail("; ".join(f"{e.field}: {e.message}" for e in exc.errors))
     if args.json:
         print(json.dumps([s.as_dict() for s in answer.suggestions], ensure_ascii=False))
+        if not answer.suggestions:  # stdout stays a JSON list; why it is empty goes beside it
+            print(f"no suggestion: {answer.note or 'nothing matched'}", file=sys.stderr)
         return 0
     if not answer.suggestions:
         print(f"no suggestion: {answer.note or 'nothing matched'}")

@@ -1255,6 +1255,8 @@ def test_hub_route_prints_ranked_suggestions(tmp_path: Path) -> None:
     assert refused.returncode == 2 and "text: Write a few words" in refused.stderr
     as_json = run_hub("route", "no water in our area", "--json", env=env)
     assert json.loads(as_json.stdout)[0]["department"] == "WSD"
+    nothing = run_hub("route", "!!! ???", "--json", env=env)
+    assert json.loads(nothing.stdout) == [] and "no words we could route on" in nothing.stderr
     rebuilt = run_hub("routing", "rebuild", env=env)
     assert rebuilt.returncode == 0 and "no model built" in rebuilt.stdout
 
