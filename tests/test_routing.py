@@ -15,7 +15,7 @@ import pytest
 from hub.enums import Action, Channel, GrievanceStatus, Role, UserKind
 from hub.models import Grievance, GrievanceEvent, Office, RoutingModel, TaxonomyNode, User
 from hub.runtime import Runtime
-from hub.services import routing
+from hub.services import lifecycle, routing
 from hub.services.grievances import FilingData, file_grievance
 from hub.services.taxonomy import load_rule_set
 from routing_rules.loanwords import Loanwords, sounds
@@ -1064,6 +1064,9 @@ async def test_unsure_text_waits_for_a_gro_who_categorises_it(
     assert grievance.status == GrievanceStatus.TRIAGE and grievance.category_id is None
     filed = await GrievanceEvent.get(grievance_id=grievance.id)
     assert filed.note.startswith("awaiting triage: best guess")
+    # the timeline says where it waits: the best guess's department, as the grievance does
+    assert grievance.department_id is not None
+    assert lifecycle.replay([filed]) == await lifecycle.state_of(grievance)
     assert filed.after["routing"]["alternatives"]
 
     queue = """{ triageQueue { registrationNumber status } }"""

@@ -212,10 +212,11 @@ async def _write_filing(
 ) -> tuple[Grievance, GrievanceEvent]:
     citizen_id = await _citizen_id(actor, data)
     department_id = acting.department_id if acting else None
+    guessed = None
     if department_id is None and decision is not None and decision.department_code:
         # in triage: the best guess's GROs see it first
         guess = await Department.get_or_none(code=decision.department_code, active=True)
-        department_id = guess.id if guess else None
+        department_id, guessed = (guess.id, guess.code) if guess else (None, None)
     grievance = await Grievance.create(
         registration_number=number,
         citizen_id=citizen_id,
@@ -248,7 +249,7 @@ async def _write_filing(
         await ExternalLink.create(
             grievance=grievance, system=system, external_id=data.client_reference
         )
-    after = _snapshot(grievance, category, acting)
+    after = _snapshot(grievance, category, acting, guessed)
     filed_after = after
     note = ""
     if decision is not None:
@@ -333,8 +334,13 @@ def tracked_state(
 
 
 def _snapshot(
-    grievance: Grievance, category: TaxonomyNode | None, acting: jurisdiction.Resolution | None
+    grievance: Grievance,
+    category: TaxonomyNode | None,
+    acting: jurisdiction.Resolution | None,
+    guessed: str | None = None,
 ) -> dict[str, Any]:
+    """``guessed``: the department a grievance waiting in triage was given (the best
+    guess's), so the timeline says where it waits as the grievance does."""
     office = acting.office.code if acting and acting.office else None
     return {
         "registration_number": grievance.registration_number,
@@ -343,7 +349,7 @@ def _snapshot(
         **tracked_state(
             grievance,
             category.code if category else None,
-            acting.department if acting else None,
+            acting.department if acting else guessed,
             office,
         ),
     }
