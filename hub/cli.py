@@ -136,6 +136,8 @@ def cmd_rules(settings: Settings, args: argparse.Namespace) -> int:
         print(f"loaded {counts}: {asyncio.run(_load(settings, rules))}")
     except db.NotMigratedError as exc:
         return _fail(str(exc))
+    except RuleError as exc:  # the set fits no live taxonomy (a node changing department)
+        return _refused(exc.problems, "loaded")
     return 0
 
 
@@ -236,6 +238,8 @@ def cmd_taxonomy(settings: Settings, args: argparse.Namespace) -> int:
         print(f"imported {counts}: {asyncio.run(_load(settings, rules, shown=20))}")
     except db.NotMigratedError as exc:
         return _fail(str(exc))
+    except RuleError as exc:
+        return _refused(exc.problems, "imported")
     return 0
 
 

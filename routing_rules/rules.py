@@ -159,6 +159,7 @@ class Node:
     destination: str = ""  # department/office code a grievance here is sent to; "" = own
     input_fields: tuple[dict[str, Any], ...] = ()
     attributes: dict[str, Any] = field(default_factory=dict)
+    where: str = field(default="", compare=False)  # "file: path" it was read from, if any
 
 
 @dataclass(frozen=True)
@@ -229,24 +230,31 @@ class _Where:
 
 @dataclass(frozen=True)
 class _RawNode:
-    spec: NodeSpec | FlatNodeSpec
+    code: Code
+    spec: _NodeFields | None  # None: the node could not be read (its problems are listed)
     department: Code
     parent: Code | None
     flat: bool
     effective_from: dt.date | None
     where: _Where
+    # what it hangs on (its department or nested parent) could not be read
+    blocked: bool = False
 
 
 @dataclass
 class _Collected:
-    departments: list[tuple[DepartmentSpec, _Where]] = field(default_factory=list)
+    """What the files define, in file order. An item that could not be read is kept with
+    ``None`` (its code still counts for duplicates and references), so the set-level checks
+    run over everything else without blaming it a second time."""
+
+    departments: list[tuple[Code, DepartmentSpec | None, _Where]] = field(default_factory=list)
     nodes: list[_RawNode] = field(default_factory=list)
-    boundaries: list[tuple[Boundary, _Where]] = field(default_factory=list)
-    offices: list[tuple[OfficeSpec, _Where]] = field(default_factory=list)
+    boundaries: list[tuple[Code, Boundary | None, _Where]] = field(default_factory=list)
+    offices: list[tuple[Code, OfficeSpec | None, _Where]] = field(default_factory=list)
     has_offices: bool = False
     shape_problems: list[str] = field(default_factory=list)  # geometry and boundary kinds
-    # a file could not be read: what it defines is unknown, so references are not checked
-    incomplete: bool = False
+    # files that are not YAML: what they define is unknown
+    unread: list[Path] = field(default_factory=list)
 
 
 def read_rules(path: Path) -> RuleSet:
@@ -257,9 +265,7 @@ def read_rules(path: Path) -> RuleSet:
     collected = _Collected()
     problems: list[str] = []
     for file in files:
-        found = _read_file(file, collected)
-        collected.incomplete |= bool(found)
-        problems.extend(found)
+        problems.extend(_read_file(file, collected))
     rules = RuleSet(files=files, has_offices=collected.has_offices)
     problems.extend(_cross_check(collected, rules))
     if problems:
@@ -273,6 +279,7 @@ def _read_file(file: Path, collected: _Collected) -> list[str]:
     except FileNotFoundError:
         return [f"{file}: file not found"]
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        collected.unread.append(file)
         return [f"{file}: not valid YAML: {exc}".replace("\n", " ")]
     wanted = ", ".join(f"'{s}'" for s in SECTIONS)
     if not isinstance(raw, dict):
@@ -284,35 +291,72 @@ def _read_file(file: Path, collected: _Collected) -> list[str]:
                 "HUB_LEXICON_DIR names (hub rules check FILE checks one)"
             ]
         return [f"{file}: must have one or more of {wanted} at the top"]
+    problems: list[str] = []
     try:
-        parsed = RuleFile.model_validate(raw)
-    except ValidationError as exc:
-        return [_format_error(file, err) for err in exc.errors()]
-    for index, dept in enumerate(parsed.departments):
+        RuleFile.model_validate(raw)
+    except ValidationError as exc:  # every problem, worded and placed as the whole file's
+        problems = [_format_error(file, err) for err in exc.errors()]
+    # then what can be read, item by item: the rest of the set is still checked against it
+    top = _valid(RuleFile, {k: v for k, v in raw.items() if k not in SECTIONS})
+    effective_from = top.effective_from if top else None
+    for index, item in enumerate(_items(raw, "departments")):
         where = _Where(file, f"departments.{index}")
-        collected.departments.append((dept, where))
-        for n, spec in enumerate(dept.nodes):
-            _collect_nested(
-                spec, dept.code, None, parsed, _Where(file, f"{where.path}.nodes.{n}"), collected
+        dept = _valid(DepartmentSpec, _without(item, "nodes"))
+        code = dept.code if dept else _code_of(item)
+        if code is not None:
+            collected.departments.append((code, dept, where))
+        for n, child in enumerate(_items(item, "nodes")):
+            child_where = _Where(file, f"{where.path}.nodes.{n}")
+            _collect_nested(child, code, None, dept is None, effective_from, child_where, collected)
+    for index, item in enumerate(_items(raw, "nodes")):
+        flat = _valid(FlatNodeSpec, item)
+        where = _Where(file, f"nodes.{index}")
+        if flat is not None:
+            node = _RawNode(
+                flat.code, flat, flat.department, flat.parent, True, effective_from, where
             )
-    for index, flat in enumerate(parsed.nodes):
-        collected.nodes.append(
-            _RawNode(
-                flat,
-                flat.department,
-                flat.parent,
-                True,
-                parsed.effective_from,
-                _Where(file, f"nodes.{index}"),
-            )
-        )
-    for index, boundary in enumerate(parsed.boundaries):
-        _collect_boundary(boundary, None, _Where(file, f"boundaries.{index}"), collected)
+        elif (code := _code_of(item)) is not None:
+            department, parent = _code_of(item, "department"), _code_of(item, "parent")
+            node = _RawNode(code, None, department or "", parent, True, effective_from, where)
+        else:
+            continue
+        collected.nodes.append(node)
+    for index, item in enumerate(_items(raw, "boundaries")):
+        _collect_boundary(item, None, None, _Where(file, f"boundaries.{index}"), collected)
     if "offices" in raw:
         collected.has_offices = True
-    for index, office in enumerate(parsed.offices):
-        collected.offices.append((office, _Where(file, f"offices.{index}")))
-    return []
+    for index, item in enumerate(_items(raw, "offices")):
+        office = _valid(OfficeSpec, item)
+        code = office.code if office else _code_of(item)
+        if code is not None:
+            collected.offices.append((code, office, _Where(file, f"offices.{index}")))
+    return problems
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _valid(model: type[_M], raw: Any) -> _M | None:
+    """``raw`` as a ``model``, or None if it is not one (the problems are listed already)."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError:
+        return None
+
+
+def _items(raw: Any, key: str) -> list[Any]:
+    found = raw.get(key) if isinstance(raw, dict) else None
+    return found if isinstance(found, list) else []
+
+
+def _without(raw: Any, key: str) -> Any:
+    return {k: v for k, v in raw.items() if k != key} if isinstance(raw, dict) else raw
+
+
+def _code_of(raw: Any, key: str = "code") -> Code | None:
+    """The code an unreadable item gives, so what refers to it is not told it is missing."""
+    value = raw.get(key) if isinstance(raw, dict) else None
+    return value.strip() if isinstance(value, str) and value.strip() else None
 
 
 def _format_error(file: Path, err: Any) -> str:
@@ -323,54 +367,69 @@ def _format_error(file: Path, err: Any) -> str:
 
 
 def _collect_nested(
-    spec: NodeSpec,
-    department: Code,
+    raw: Any,
+    department: Code | None,
     parent: Code | None,
-    parsed: RuleFile,
+    blocked: bool,
+    effective_from: dt.date | None,
     where: _Where,
     collected: _Collected,
 ) -> None:
-    collected.nodes.append(_RawNode(spec, department, parent, False, parsed.effective_from, where))
-    for index, child in enumerate(spec.children):
+    spec = _valid(NodeSpec, _without(raw, "children"))
+    code = spec.code if spec else _code_of(raw)
+    if code is not None:
+        collected.nodes.append(
+            _RawNode(code, spec, department or "", parent, False, effective_from, where, blocked)
+        )
+    # under a node or department that could not be read: checked for duplicates only
+    blocked = blocked or spec is None or department is None
+    for index, child in enumerate(_items(raw, "children")):
         child_where = _Where(where.file, f"{where.path}.children.{index}")
-        _collect_nested(child, department, spec.code, parsed, child_where, collected)
+        _collect_nested(child, department, code, blocked, effective_from, child_where, collected)
 
 
 def _collect_boundary(
-    spec: BoundarySpec,
+    raw: Any,
     parent: BoundarySpec | None,
+    parent_code: Code | None,
     where: _Where,
     collected: _Collected,
 ) -> None:
+    spec = _valid(BoundarySpec, _without(raw, "children"))
     problems = collected.shape_problems
-    if spec.geometry is not None:
+    if spec is not None and spec.geometry is not None:
         for inside, problem in geometry_problems(spec.geometry):
             problems.append(where.at(f"geometry.{inside}".rstrip(".")) + f": {problem}")
-    if parent is not None and BOUNDARY_KINDS.index(spec.kind) <= BOUNDARY_KINDS.index(parent.kind):
+    if (
+        spec is not None
+        and parent is not None
+        and BOUNDARY_KINDS.index(spec.kind) <= BOUNDARY_KINDS.index(parent.kind)
+    ):
         problems.append(
             where.at("kind") + f": a {spec.kind} cannot lie inside the {parent.kind} "
             f"'{parent.code}'; kinds go {' -> '.join(BOUNDARY_KINDS)}"
         )
-    boundary = Boundary(
-        spec.code, spec.kind, parent.code if parent else None, dict(spec.names), spec.geometry
-    )
-    collected.boundaries.append((boundary, where))
-    for index, child in enumerate(spec.children):
+    code = spec.code if spec else _code_of(raw)
+    if code is not None:
+        boundary = (
+            Boundary(spec.code, spec.kind, parent_code, dict(spec.names), spec.geometry)
+            if spec
+            else None
+        )
+        collected.boundaries.append((code, boundary, where))
+    for index, child in enumerate(_items(raw, "children")):
         child_where = _Where(where.file, f"{where.path}.children.{index}")
-        _collect_boundary(child, spec, child_where, collected)
+        _collect_boundary(child, spec, code, child_where, collected)
 
 
 def _cross_check(collected: _Collected, rules: RuleSet) -> list[str]:
-    """Duplicates, references, cycles and levels across the whole set; fills ``rules``."""
+    """Duplicates, references, cycles and levels across the whole set; fills ``rules``.
+    What could not be read is left out silently: its own problems are listed already."""
     problems: list[str] = list(collected.shape_problems)
-    departments = _first_of(
-        "department", [(d.code, d, w) for d, w in collected.departments], problems
-    )
-    nodes = _first_of(
-        "taxonomy node", [(n.spec.code, n, n.where) for n in collected.nodes], problems
-    )
-    boundaries = _first_of("boundary", [(b.code, b, w) for b, w in collected.boundaries], problems)
-    offices = _first_of("office", [(o.code, o, w) for o, w in collected.offices], problems)
+    departments = _first_of("department", collected.departments, problems)
+    nodes = _first_of("taxonomy node", [(n.code, n, n.where) for n in collected.nodes], problems)
+    boundaries = _first_of("boundary", collected.boundaries, problems)
+    offices = _first_of("office", collected.offices, problems)
     for code, (_, where) in offices.items():
         if code in departments:
             problems.append(
@@ -385,8 +444,14 @@ def _cross_check(collected: _Collected, rules: RuleSet) -> list[str]:
             d.escalation.model_dump(exclude_defaults=False) if d.escalation else {},
         )
         for d, _ in departments.values()
+        if d is not None
     ]
+    # a file that is not YAML may define what a reference names: say it was not read
+    unread = ", ".join(str(file) for file in collected.unread)
+    note = f" (not checked against {unread}, which could not be read)" if unread else ""
     for department, where in departments.values():
+        if department is None:
+            continue
         overrides = department.escalation.categories if department.escalation else {}
         for code in overrides:
             node = nodes.get(code)
@@ -394,12 +459,11 @@ def _cross_check(collected: _Collected, rules: RuleSet) -> list[str]:
                 problems.append(
                     where.at("escalation.categories")
                     + f": '{code}' is not a category of department '{department.code}'"
+                    + (note if node is None else "")
                 )
-    rules.boundaries = [b for b, _ in boundaries.values()]
-    # a reference to something a broken file may define would only add noise
-    references: list[str] = [] if collected.incomplete else problems
-    rules.nodes = _check_nodes(nodes, departments, problems, references)
-    rules.offices = _check_offices(offices, departments, boundaries, nodes, problems, references)
+    rules.boundaries = [b for b, _ in boundaries.values() if b is not None]
+    rules.nodes = _check_nodes(nodes, departments, problems, note)
+    rules.offices = _check_offices(offices, departments, boundaries, nodes, problems, note)
     return problems
 
 
@@ -420,28 +484,35 @@ def _first_of(
 
 def _check_nodes(
     nodes: dict[Code, tuple[_RawNode, _Where]],
-    departments: dict[Code, tuple[DepartmentSpec, _Where]],
+    departments: dict[Code, tuple[DepartmentSpec | None, _Where]],
     problems: list[str],
-    references: list[str],
+    note: str,
 ) -> list[Node]:
     usable: dict[Code, _RawNode] = {}
     for code, (raw, where) in nodes.items():
+        if raw.spec is None or raw.blocked:
+            continue  # it, or what it hangs on, could not be read
         parent_at = where.at("parent") if raw.flat else str(where)
         ok = True
-        if raw.department not in departments:
-            references.append(
+        department = departments.get(raw.department)
+        if department is None:
+            problems.append(
                 where.at("department") + f": unknown department '{raw.department}': "
-                "no file of this rule set defines it"
+                "no file of this rule set defines it" + note
             )
             ok = False
+        elif department[0] is None:
+            ok = False  # the department could not be read
         if raw.parent is not None:
             found = nodes.get(raw.parent)
             if found is None:
-                references.append(
+                problems.append(
                     parent_at + f": missing parent '{raw.parent}': "
-                    "no node of this rule set has that code"
+                    "no node of this rule set has that code" + note
                 )
                 ok = False
+            elif found[0].spec is None:
+                ok = False  # the parent could not be read
             elif found[0].department != raw.department:
                 problems.append(
                     parent_at + f": parent '{raw.parent}' belongs to department "
@@ -484,11 +555,12 @@ def _cycles(usable: dict[Code, _RawNode], problems: list[str]) -> set[Code]:
 def _ordered(
     usable: dict[Code, _RawNode],
     in_cycle: set[Code],
-    departments: dict[Code, tuple[DepartmentSpec, _Where]],
+    departments: dict[Code, tuple[DepartmentSpec | None, _Where]],
     problems: list[str],
 ) -> list[Node]:
     """Depth-first from the roots, children in file order: parents come before children.
-    Levels, depths and inherited SLAs are settled on the way down."""
+    Levels, depths, inherited SLAs and inactivity (a node under an inactive node or
+    department is inactive) are settled on the way down."""
     children: dict[Code | None, list[Code]] = {}
     for code, raw in usable.items():
         if code not in in_cycle:
@@ -500,6 +572,7 @@ def _ordered(
         raw = usable[code]
         spec = raw.spec
         department = departments[raw.department][0]
+        assert spec is not None and department is not None  # usable nodes were read
         parent_rank = LEVELS.index(parent.level) if parent else -1
         level: str
         if spec.level is None:
@@ -526,8 +599,9 @@ def _ordered(
             keywords=tuple(spec.keywords),
             synonyms=tuple(spec.synonyms),
             sla_days=spec.sla_days or (parent.sla_days if parent else department.sla_days),
-            active=spec.active and department.active,
+            active=spec.active and department.active and (parent is None or parent.active),
             effective_from=raw.effective_from,
+            where=str(raw.where),
         )
         result.append(node)
         stack.extend((child, node) for child in reversed(children.get(code, [])))
@@ -535,20 +609,22 @@ def _ordered(
 
 
 def _check_offices(
-    offices: dict[Code, tuple[OfficeSpec, _Where]],
-    departments: dict[Code, tuple[DepartmentSpec, _Where]],
-    boundaries: dict[Code, tuple[Boundary, _Where]],
+    offices: dict[Code, tuple[OfficeSpec | None, _Where]],
+    departments: dict[Code, tuple[DepartmentSpec | None, _Where]],
+    boundaries: dict[Code, tuple[Boundary | None, _Where]],
     nodes: dict[Code, tuple[_RawNode, _Where]],
     problems: list[str],
-    references: list[str],
+    note: str,
 ) -> list[Office]:
     result: list[Office] = []
     headquarters: dict[Code, tuple[Code, _Where]] = {}
     for code, (spec, where) in offices.items():
+        if spec is None:
+            continue  # could not be read
         if spec.department not in departments:
-            references.append(
+            problems.append(
                 where.at("department") + f": unknown department '{spec.department}': "
-                "no file of this rule set defines it"
+                "no file of this rule set defines it" + note
             )
         for key, listed, known, what in (
             ("boundaries", spec.boundaries, boundaries, "boundary"),
@@ -557,9 +633,9 @@ def _check_offices(
             seen: set[Code] = set()
             for index, item in enumerate(listed):
                 if item not in known:
-                    references.append(
+                    problems.append(
                         where.at(f"{key}.{index}") + f": unknown {what} '{item}': "
-                        "no file of this rule set defines it"
+                        "no file of this rule set defines it" + note
                     )
                 elif item in seen:
                     problems.append(where.at(f"{key}.{index}") + f": '{item}' is listed twice")

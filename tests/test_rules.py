@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -389,3 +390,138 @@ def test_a_file_that_cannot_be_read_does_not_flood_its_dependants(tmp_path: Path
         f"{tmp_path / 'a.yaml'}: departments.0.names: "
         "Dictionary should have at least 1 item after validation, not 0"
     ]
+
+
+# --- a set is refused with every problem; loads keep departments; inactivity is inherited --
+
+EXTRA = """
+nodes:
+  - {code: X-A, department: UDD, parent: X-B, names: {en: a}}
+  - {code: X-B, department: UDD, parent: X-A, names: {en: b}}
+  - {code: X-C, department: ZZZ, names: {en: c}}
+  - {code: X-D, department: UDD, parent: UDD-ULB-SWM, names: {en: d}, sla_days: three}
+  - {code: X-E, department: UDD, parent: X-D, names: {en: under the unreadable X-D}}
+"""
+
+
+def _sample_copy(tmp_path: Path, taxonomy: str | None = None) -> Path:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    for file in SAMPLE_RULES.glob("*.yaml"):
+        text = file.read_text(encoding="utf-8")
+        (rules / file.name).write_text(
+            taxonomy if file.name == "taxonomy.yaml" and taxonomy else text
+        )
+    return rules
+
+
+def test_a_node_that_cannot_be_read_hides_no_other_problem(tmp_path: Path) -> None:
+    rules = _sample_copy(tmp_path)
+    extra = rules / "extra.yaml"
+    extra.write_text(EXTRA)
+    result = run_hub("rules", "check", str(rules))
+    assert result.returncode == 2
+    assert "3 problem(s); nothing was loaded" in result.stderr
+    for expected in (
+        f"{extra}: nodes.3.sla_days: Input should be a valid integer",
+        f"{extra}: nodes.2.department: unknown department 'ZZZ': "
+        "no file of this rule set defines it\n",
+        f"{extra}: nodes.0.parent: cycle of parents: X-A -> X-B -> X-A",
+    ):
+        assert expected in result.stderr
+    assert "X-E" not in result.stderr  # its parent X-D is not missing, only unreadable
+
+
+def test_a_file_that_is_not_yaml_hides_no_other_problem(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("departments: [\n")
+    (tmp_path / "b.yaml").write_text("nodes:\n  - {code: Y-1, department: ZZZ, names: {en: y}}\n")
+    result = run_hub("rules", "check", str(tmp_path))
+    assert result.returncode == 2
+    assert "2 problem(s); nothing was loaded" in result.stderr
+    assert f"{tmp_path / 'a.yaml'}: not valid YAML" in result.stderr
+    # a.yaml might define ZZZ: the problem says so
+    assert (
+        f"{tmp_path / 'b.yaml'}: nodes.0.department: unknown department 'ZZZ': no file of this "
+        f"rule set defines it (not checked against {tmp_path / 'a.yaml'}, which could not be read)"
+    ) in result.stderr
+
+
+MOVED = """
+departments:
+  - code: WSD
+    names: {en: Water Supply and Sewerage Board}
+    nodes:
+      - {code: UDD-ULB-SWM-GARB-DOOR, level: line_department, names: {en: moved}}
+"""
+
+
+def _database(tmp_path: Path) -> dict[str, str]:
+    """A database of its own holding the sample rules, as a deployer's would."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    env["HUB_DATABASE_URL"] = f"sqlite://{tmp_path / 'hub.sqlite3'}"
+    assert run_hub("migrate", env=env).returncode == 0
+    assert run_hub("rules", "load", str(SAMPLE_RULES), env=env).returncode == 0
+    return env
+
+
+def _departments_of_nodes(tmp_path: Path) -> list[tuple[str, str, int | None, bool]]:
+    with sqlite3.connect(tmp_path / "hub.sqlite3") as conn:
+        return conn.execute(
+            "SELECT n.code, d.code, n.parent_id, n.active FROM taxonomy_node n "
+            "JOIN department d ON d.id = n.department_id ORDER BY n.code"
+        ).fetchall()
+
+
+def test_a_load_cannot_move_a_node_to_another_department(tmp_path: Path) -> None:
+    env = _database(tmp_path)
+    before = _departments_of_nodes(tmp_path)
+    moved = tmp_path / "moved.yaml"
+    moved.write_text(MOVED)
+    assert run_hub("rules", "check", str(moved)).returncode == 0  # the file alone is fine
+    result = run_hub("rules", "load", str(moved), env=env)
+    assert result.returncode != 0
+    assert (
+        f"{moved}: departments.0.nodes.0.code: taxonomy node 'UDD-ULB-SWM-GARB-DOOR' belongs "
+        "to department 'UDD' in the database, not 'WSD'"
+    ) in result.stderr
+    assert _departments_of_nodes(tmp_path) == before  # nothing was written
+
+
+def test_a_refused_move_exits_2_saying_nothing_was_loaded(tmp_path: Path) -> None:
+    env = _database(tmp_path)
+    moved = tmp_path / "moved.yaml"
+    moved.write_text(MOVED)
+    result = run_hub("rules", "load", str(moved), env=env)
+    assert result.returncode == 2
+    assert "1 problem(s); nothing was loaded" in result.stderr
+
+
+def test_nodes_under_an_inactive_node_are_inactive(tmp_path: Path) -> None:
+    text = (SAMPLE_RULES / "taxonomy.yaml").read_text(encoding="utf-8")
+    swm = "            sla_days: 3\n"  # UDD-ULB-SWM's
+    assert text.count(swm) == 1
+    rules = _sample_copy(tmp_path, text.replace(swm, swm + "            active: false\n"))
+    active = {n.code: n.active for n in read_rules(rules).nodes}
+    assert not active["UDD-ULB-SWM-GARB"] and not active["UDD-ULB-SWM-GARB-DOOR"]
+    assert active["UDD-ULB-SL-OFF"]
+
+    env = _database(tmp_path)
+    routed = run_hub("route", "garbage not collected door to door", env=env)
+    assert routed.stdout.startswith("1. UDD-ULB-SWM-GARB"), routed.stderr
+    loaded = run_hub("rules", "load", str(rules), env=env)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "added 0, changed 0, deactivated 4" in loaded.stdout
+    assert "  deactivated node UDD-ULB-SWM\n" in loaded.stdout
+    assert "  deactivated node UDD-ULB-SWM-GARB (under inactive UDD-ULB-SWM)\n" in loaded.stdout
+    assert (
+        "  deactivated node UDD-ULB-SWM-GARB-DOOR (under inactive UDD-ULB-SWM-GARB)\n"
+        in loaded.stdout
+    )
+    routed = run_hub("route", "garbage not collected door to door", env=env)
+    assert routed.returncode == 0 and "UDD-ULB-SWM" not in routed.stdout
+    where = run_hub("jurisdiction", "UDD-ULB-SWM-GARB-DOOR", env=env)
+    assert where.returncode == 2 and "No active category" in where.stderr
+    # deactivated, never deleted: loading the sample again brings them back
+    again = run_hub("rules", "load", str(SAMPLE_RULES), env=env)
+    assert again.returncode == 0 and "changed 4" in again.stdout
+    assert all(active for *_, active in _departments_of_nodes(tmp_path))

@@ -10,7 +10,7 @@ from tortoise.transactions import in_transaction
 from hub.enums import BoundaryKind
 from hub.models import Boundary, Counter, Department, Office, TaxonomyHop, TaxonomyNode
 from hub.services.registration import next_value
-from routing_rules.rules import RuleSet
+from routing_rules.rules import RuleError, RuleSet
 
 GENERATION_KEY = "taxonomy:generation"
 
@@ -32,12 +32,36 @@ def _differs(row: Any, values: dict[str, Any]) -> bool:
     return any(getattr(row, key) != value for key, value in values.items())
 
 
+def _moved(rules: RuleSet, live: dict[str, str]) -> list[str]:
+    """Nodes of the set whose code belongs to another department in the live taxonomy
+    (``live``: node code -> department code). Moving one would leave the grievances filed
+    under it with the old department, so the load is refused."""
+    problems = []
+    for node in rules.nodes:
+        was = live.get(node.code)
+        if was is not None and was != node.department:
+            where = f"{node.where}.code" if node.where else f"node {node.code}"
+            problems.append(
+                f"{where}: taxonomy node '{node.code}' belongs to department '{was}' in the "
+                f"database, not '{node.department}': a node never changes department "
+                f"(grievances filed under it stay with '{was}'); give it a new code, and "
+                f"drop '{node.code}' from '{was}' to deactivate it"
+            )
+    return problems
+
+
 async def load_rule_set(rules: RuleSet) -> LoadReport:
     """Idempotent upsert in one transaction. Nodes missing from a department's file are
-    deactivated, never deleted, so grievances that use them keep their category."""
+    deactivated, never deleted, so grievances that use them keep their category. A node
+    that would change department is refused with ``RuleError`` before anything is written."""
     report = LoadReport()
     async with in_transaction():
         departments = {d.code: d for d in await Department.all()}
+        nodes = {n.code: n for n in await TaxonomyNode.all()}
+        code_of = {d.id: code for code, d in departments.items()}
+        problems = _moved(rules, {c: code_of[n.department_id] for c, n in nodes.items()})
+        if problems:
+            raise RuleError(problems)
         for spec in rules.departments:
             values: dict[str, Any] = {
                 "names": spec.names,
@@ -52,7 +76,7 @@ async def load_rule_set(rules: RuleSet) -> LoadReport:
                 await department.update_from_dict(values).save()
                 report.changed.append(f"department {spec.code}")
 
-        nodes = {n.code: n for n in await TaxonomyNode.all()}
+        loaded = {n.code: n for n in rules.nodes}
         for node in rules.nodes:  # parents come before children
             values = {
                 "department_id": departments[node.department].id,
@@ -69,13 +93,20 @@ async def load_rule_set(rules: RuleSet) -> LoadReport:
                 "input_fields": list(node.input_fields),
                 "attributes": node.attributes,
             }
+            parent = loaded.get(node.parent) if node.parent else None
+            # inactive because an ancestor is: say so, the file may not say it of this node
+            under = f" (under inactive {parent.code})" if parent and not parent.active else ""
             existing = nodes.get(node.code)
             if existing is None:
                 nodes[node.code] = await TaxonomyNode.create(code=node.code, **values)
-                report.added.append(f"node {node.code}")
+                report.added.append(f"node {node.code}" + (f", inactive{under}" if under else ""))
             elif _differs(existing, values):
+                deactivated = existing.active and not node.active
                 await existing.update_from_dict(values).save()
-                report.changed.append(f"node {node.code}")
+                if deactivated:
+                    report.deactivated.append(f"node {node.code}{under}")
+                else:
+                    report.changed.append(f"node {node.code}")
 
         loaded_departments = {departments[d.code].id for d in rules.departments}
         listed = {n.code for n in rules.nodes}
