@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -309,11 +308,9 @@ needs_real = pytest.mark.skipif(
 
 
 @needs_real
-def test_the_real_export_reads_whole_in_under_two_seconds() -> None:
-    started = time.perf_counter()
+def test_the_real_export_reads_whole() -> None:
+    # how long it takes is `hub bench routing`'s to print ("read 0.9s"), not a test's
     rules = read_cpgrams(REAL, detach_orphans=True)
-    elapsed = time.perf_counter() - started
-    assert elapsed < 2, f"read in {elapsed:.2f}s"
     assert len(rules.nodes) == 19_853
     assert len(rules.departments) == 91
     assert len(rules.hops) == 10_330  # 10,355 rows, 25 of them repeats
