@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -32,12 +32,35 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from routing_rules.geo import geometry_problems
 
 Code = str
-LEVELS = ("line_department", "service", "grievance", "category", "subcategory")
+# below a department; past subcategory a taxonomy goes on in stages, as CPGRAMS's does (its
+# department is stage 1, so subcategory is stage 6): variable depth up to ten stages
+LEVELS = (
+    "line_department",
+    "service",
+    "grievance",
+    "category",
+    "subcategory",
+    "stage7",
+    "stage8",
+    "stage9",
+    "stage10",
+)
 BOUNDARY_KINDS = ("state", "district", "city", "ward", "locality")
 SECTIONS = ("departments", "nodes", "boundaries", "offices")
 _CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 _T = TypeVar("_T")
-Level = Literal["line_department", "service", "grievance", "category", "subcategory"]
+Level = Literal[
+    "line_department",
+    "service",
+    "grievance",
+    "category",
+    "subcategory",
+    "stage7",
+    "stage8",
+    "stage9",
+    "stage10",
+]
+assert get_args(Level) == LEVELS
 
 
 class _Strict(BaseModel):

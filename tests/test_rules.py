@@ -192,6 +192,32 @@ def test_flat_nodes_join_the_tree_parents_first(tmp_path: Path) -> None:
     assert {n.code: n.effective_from for n in rules.nodes}["PWD-BR"] == dt.date(2026, 5, 1)
 
 
+def _chain(depth: int) -> str:
+    """A department with one line of ``depth`` nodes, each the child of the one before."""
+    lines = ["nodes:"]
+    for i in range(1, depth + 1):
+        parent = f", parent: PWD-{i - 1}" if i > 1 else ""
+        lines.append(f"  - {{code: PWD-{i}, department: PWD{parent}, names: {{en: stage {i}}}}}")
+    return "departments:\n  - {code: PWD, names: {en: Public Works}}\n" + "\n".join(lines)
+
+
+def test_a_taxonomy_goes_as_deep_as_cpgrams_and_deeper(tmp_path: Path) -> None:
+    # CPGRAMS has eight stages, its department the first: seven nodes below a department
+    (tmp_path / "deep.yaml").write_text(_chain(7))
+    levels = [n.level for n in read_rules(tmp_path).nodes]
+    assert levels == [
+        *("line_department", "service", "grievance", "category", "subcategory"),
+        *("stage7", "stage8"),
+    ]
+    (tmp_path / "deep.yaml").write_text(_chain(10))
+    with pytest.raises(RuleError) as caught:
+        read_rules(tmp_path)
+    assert caught.value.problems == [
+        f"{tmp_path / 'deep.yaml'}: nodes.9: 'PWD-10' is a child of the stage10 'PWD-9', "
+        "and no level lies below stage10"
+    ]
+
+
 BROKEN = """
 nodes:
   - {code: PWD-RD-POT-DEEP, department: PWD, parent: PWD-RD-POT, names: {en: fine}}
@@ -232,7 +258,8 @@ def test_cycle_missing_parent_unknown_department_and_duplicate_listed_at_once(
         f"{b}: nodes.1.parent: cycle of parents: PWD-X -> PWD-Y -> PWD-Z -> PWD-X "
         "(each code's parent is the next)",
         f"{b}: nodes.7.level: level 'line_department' must lie below its parent 'PWD-RD-POT' "
-        "(service); levels go line_department -> service -> grievance -> category -> subcategory",
+        "(service); levels go line_department -> service -> grievance -> category -> "
+        "subcategory -> stage7 -> stage8 -> stage9 -> stage10",
     ]
 
 
