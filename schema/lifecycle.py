@@ -70,7 +70,10 @@ class ActionRefusal:
 
 @strawberry.type
 class ActionPayload:
-    grievance: Grievance | None
+    grievance: Grievance | None = strawberry.field(
+        description="The grievance as it now stands; null with no errors when the action "
+        "took it out of the caller's scope (a transfer to another department): it was done."
+    )
     errors: list[UserError]
     refusal: ActionRefusal | None = None
 

@@ -128,7 +128,10 @@ class CategoriseInput:
 
 @strawberry.type
 class CategorisePayload:
-    grievance: Grievance | None
+    grievance: Grievance | None = strawberry.field(
+        description="The grievance as it now stands; null with no errors when the category "
+        "chosen took it out of the caller's scope (another department's): it was categorised."
+    )
     errors: list[UserError]
 
 
