@@ -499,28 +499,40 @@ def _departments_of_nodes(tmp_path: Path) -> list[tuple[str, str, int | None, bo
         ).fetchall()
 
 
-def test_a_load_cannot_move_a_node_to_another_department(tmp_path: Path) -> None:
+def test_a_load_cannot_take_a_node_from_a_department_it_does_not_load(tmp_path: Path) -> None:
     env = _database(tmp_path)
     before = _departments_of_nodes(tmp_path)
     moved = tmp_path / "moved.yaml"
     moved.write_text(MOVED)
     assert run_hub("rules", "check", str(moved)).returncode == 0  # the file alone is fine
     result = run_hub("rules", "load", str(moved), env=env)
-    assert result.returncode != 0
+    assert result.returncode == 2
+    assert "1 problem(s); nothing was loaded" in result.stderr
     assert (
-        f"{moved}: departments.0.nodes.0.code: taxonomy node 'UDD-ULB-SWM-GARB-DOOR' belongs "
-        "to department 'UDD' in the database, not 'WSD'"
+        f"{moved}: departments.0.nodes.0.code: taxonomy node 'UDD-ULB-SWM-GARB-DOOR' is an "
+        "active node of department 'UDD', which this rule set does not load"
     ) in result.stderr
     assert _departments_of_nodes(tmp_path) == before  # nothing was written
 
 
-def test_a_refused_move_exits_2_saying_nothing_was_loaded(tmp_path: Path) -> None:
+def test_a_set_loading_both_departments_moves_a_node(tmp_path: Path) -> None:
+    # a reorganisation: the category keeps its code (CPGRAMS's are the portal's) and moves
     env = _database(tmp_path)
-    moved = tmp_path / "moved.yaml"
-    moved.write_text(MOVED)
-    result = run_hub("rules", "load", str(moved), env=env)
-    assert result.returncode == 2
-    assert "1 problem(s); nothing was loaded" in result.stderr
+    text = (SAMPLE_RULES / "taxonomy.yaml").read_text(encoding="utf-8")
+    door = text[text.index("                  - code: UDD-ULB-SWM-GARB-DOOR") :]
+    door = door[: door.index("                  - code: UDD-ULB-SWM-GARB-BLACK")]
+    rules = _sample_copy(tmp_path, text.replace(door, ""))
+    (rules / "moved.yaml").write_text(
+        "nodes:\n  - {code: UDD-ULB-SWM-GARB-DOOR, department: WSD, parent: WSD-SW, "
+        "names: {en: Door-to-door collection missed}}\n"
+    )
+    result = run_hub("rules", "load", str(rules), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "changed     node UDD-ULB-SWM-GARB-DOOR" in result.stdout
+    door_now = [row for row in _departments_of_nodes(tmp_path) if row[0].endswith("GARB-DOOR")]
+    assert [(code, department, active) for code, department, _, active in door_now] == [
+        ("UDD-ULB-SWM-GARB-DOOR", "WSD", 1)
+    ]
 
 
 def test_nodes_under_an_inactive_node_are_inactive(tmp_path: Path) -> None:

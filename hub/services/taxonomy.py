@@ -32,20 +32,23 @@ def _differs(row: Any, values: dict[str, Any]) -> bool:
     return any(getattr(row, key) != value for key, value in values.items())
 
 
-def _moved(rules: RuleSet, live: dict[str, str]) -> list[str]:
-    """Nodes of the set whose code belongs to another department in the live taxonomy
-    (``live``: node code -> department code). Moving one would leave the grievances filed
-    under it with the old department, so the load is refused."""
+def _moved(rules: RuleSet, live: dict[str, tuple[str, bool]]) -> list[str]:
+    """Nodes of the set whose code is an active node of a department the set does not
+    load (``live``: node code -> (department code, active)). A set that loads both
+    departments moves the node (a CPGRAMS export after a ministry's reorganisation: its
+    codes are the portal's, so a moved category keeps its code). One that loads only the
+    new department would take the node from a department it does not speak for, most
+    likely by a mistyped code, so the load is refused."""
+    loaded = {d.code for d in rules.departments}
     problems = []
     for node in rules.nodes:
-        was = live.get(node.code)
-        if was is not None and was != node.department:
+        was, active = live.get(node.code, (node.department, False))
+        if was != node.department and active and was not in loaded:
             where = f"{node.where}.code" if node.where else f"node {node.code}"
             problems.append(
-                f"{where}: taxonomy node '{node.code}' belongs to department '{was}' in the "
-                f"database, not '{node.department}': a node never changes department "
-                f"(grievances filed under it stay with '{was}'); give it a new code, and "
-                f"drop '{node.code}' from '{was}' to deactivate it"
+                f"{where}: taxonomy node '{node.code}' is an active node of department "
+                f"'{was}', which this rule set does not load: load '{was}' too (without the "
+                f"node, or with it elsewhere) to move it, or give this node a new code"
             )
     return problems
 
@@ -53,13 +56,16 @@ def _moved(rules: RuleSet, live: dict[str, str]) -> list[str]:
 async def load_rule_set(rules: RuleSet) -> LoadReport:
     """Idempotent upsert in one transaction. Nodes missing from a department's file are
     deactivated, never deleted, so grievances that use them keep their category. A node
-    that would change department is refused with ``RuleError`` before anything is written."""
+    taken from a department the set does not load is refused with ``RuleError`` before
+    anything is written (``_moved``)."""
     report = LoadReport()
     async with in_transaction():
         departments = {d.code: d for d in await Department.all()}
         nodes = {n.code: n for n in await TaxonomyNode.all()}
         code_of = {d.id: code for code, d in departments.items()}
-        problems = _moved(rules, {c: code_of[n.department_id] for c, n in nodes.items()})
+        problems = _moved(
+            rules, {c: (code_of[n.department_id], n.active) for c, n in nodes.items()}
+        )
         if problems:
             raise RuleError(problems)
         for spec in rules.departments:
