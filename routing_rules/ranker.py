@@ -930,8 +930,8 @@ def with_references(
     that point elsewhere keep ``1 - rate`` of their weight.
 
     Words that leave some probability to a department the taxonomy does not have (the
-    tree alone, ``Router._tree_only``) leave it ``1 - rate`` of that: a quoted number
-    names a department the hub has."""
+    tree alone, ``Router._tree_only``) are read for how they rank the hub's departments:
+    a quoted number names a department the hub has."""
     shares = np.array([named.get(code, 0.0) for code in departments])
     quoted = shares > 0
     if not quoted.any() or quoted.all():
@@ -942,8 +942,7 @@ def with_references(
     rate = min(max(rate, 1e-3), 1.0 - 1e-3)
     within = shares * base
     posterior: FloatArray = rate * within / float(within.sum()) + (1.0 - rate) * base
-    known = min(said, 1.0) if said > 0 else 1.0  # what the words give the hub's departments
-    return posterior / float(posterior.sum()) * (rate + (1.0 - rate) * known)
+    return posterior / float(posterior.sum())
 
 
 def _pack(array: npt.NDArray[Any]) -> str:

@@ -1042,13 +1042,17 @@ def test_tree_only_confidence_is_the_same_in_a_small_taxonomy_and_asks_for_evide
     assert sample_router.suggest(strong).suggestions[0].confidence < 0.9
 
 
-def test_a_quote_keeps_the_words_doubt_about_a_department_the_taxonomy_lacks() -> None:
-    # words that leave 40% to no department of the hub: a quote of WSD's number moves the
-    # quote's rate of the rest to WSD, and keeps the words' doubt on what is left
-    probs = np.array([0.5, 0.1])
-    out = with_references(probs, ["UDD", "WSD"], {"WSD": 1.0}, rate=0.5)
-    assert out.sum() == pytest.approx(0.5 + 0.5 * 0.6)
-    assert out[1] > out[0]
+def test_words_that_agree_with_a_quote_make_it_surer_however_weak(
+    sample_router: Router,
+) -> None:
+    # the tree alone leaves most of a weak text's probability to no department of the
+    # hub's; a quote names one of them: what the words say is how they rank the departments
+    alone = with_references(np.zeros(2), ["UDD", "WSD"], {"WSD": 1.0}, rate=0.5)
+    agreeing = with_references(np.array([0.02, 0.05]), ["UDD", "WSD"], {"WSD": 1.0}, rate=0.5)
+    assert agreeing[1] > alone[1] and agreeing.sum() == pytest.approx(1.0)
+    quote = "WSD/E/2024/000123"
+    [(first, with_words), *_] = sample_router.suggest(f"{quote} contaminated").departments
+    assert first == "WSD" and with_words > sample_router.suggest(quote).departments[0][1]
 
 
 async def test_unsure_text_waits_for_a_gro_who_categorises_it(
