@@ -340,14 +340,20 @@ class TaxonomyIndex:
     def correct(self, term: str, word: str = "") -> str | None:
         """A known term one edit away from an unknown one (a misspelling), if any: a letter
         left out, added, changed, or two side by side swapped ('pensoin'), the swap first
-        ('recieved' is received, not relieved). ``word``, the word as written, is never
-        corrected when it is a real English word ('still' is not 'skill')."""
-        if not 5 <= len(term) <= 20 or not term.isascii() or (word and is_english(word)):
+        ('recieved' is received, not relieved). ``word``, the word as written: a real
+        English word is not a misspelling ('still' is not 'skill'), though it may be the
+        other spelling of the taxonomy's word ('license' for licence, 'labor', 'center')."""
+        if not 5 <= len(term) <= 20 or not term.isascii():
             return None
+        real = bool(word) and is_english(word)
         variants = _deletes(term)
         candidates = {c for v in (term, *variants) for c in self._deletes.get(v, ())}
         candidates.update(v for v in variants if v in self.postings)
-        best = [c for c in candidates if OSA.distance(term, c) <= 1]
+        best = [
+            c
+            for c in candidates
+            if OSA.distance(term, c) <= 1 and (not real or _other_spelling(term, c))
+        ]
         if not best:
             return None
         return min(
@@ -527,6 +533,20 @@ def _terms_of(text: str) -> list[str]:
     return [t.term for t in terms(text)]
 
 
+# American and British spellings of one word, as their stems end: labor/labour,
+# center/centre (centr), license/licence, defense/defence
+_SPELLINGS = (("or", "our"), ("er", "r"), ("ns", "nc"))
+
+
+def _other_spelling(term: str, other: str) -> bool:
+    """``other`` is ``term`` spelt the other side of the Atlantic."""
+    return any(
+        a.endswith(x) and b.endswith(y) and a[: -len(x)] == b[: -len(y)]
+        for a, b in ((term, other), (other, term))
+        for x, y in _SPELLINGS
+    )
+
+
 def _deletes(term: str) -> list[str]:
     return [term[:i] + term[i + 1 :] for i in range(len(term))]
 
@@ -546,7 +566,7 @@ def weigh(index: TaxonomyIndex, query: list[Term]) -> tuple[dict[str, float], li
             translated, via = index.translations.get(term), "names"
             if translated is None and not known and not item.word.isascii():
                 translated, via = index.spelt(item.word), "spelt"
-        if not known:
+        if not known and item.via != "lexicon":  # a lexicon's English word is meant
             corrected = index.correct(term, item.word)
             if corrected is not None:
                 item = Term(corrected, item.word, "fuzzy")

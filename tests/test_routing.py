@@ -1019,6 +1019,22 @@ def test_a_real_english_word_is_not_taken_for_a_misspelling_and_a_swap_is() -> N
     assert Router(index).suggest("pensoin not recieved").suggestions[0].department == "PEN"
 
 
+def test_a_real_word_may_be_the_other_spelling_and_a_lexicons_word_is_meant(
+    sample_router: Router,
+) -> None:
+    index = TaxonomyIndex(
+        [
+            NodeInfo("TR-1", "TR", None, {"en": "Driving licence not issued"}),
+            NodeInfo("LB-1", "LB", None, {"en": "Labour court"}),
+        ]
+    )
+    router = Router(index)
+    assert router.suggest("license").suggestions[0].department == "TR"
+    assert router.suggest("labor dispute").suggestions[0].department == "LB"
+    # the Hindi lexicon reads ट्रेन as train: not a misspelling of the sample's 'drain'
+    assert stem("drain") not in weigh(sample_router.index, terms("ट्रेन late hai"))[0]
+
+
 @pytest.mark.parametrize("text", ["garbage", "kachra 5 din se nahi uthaya", "pension"])
 def test_asking_for_more_suggestions_changes_none_of_the_first(
     sample_router: Router, text: str
