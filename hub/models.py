@@ -26,6 +26,13 @@ from hub.enums import (
 )
 
 
+def fits(model: type[Model], column: str, value: str) -> bool:
+    """Whether ``value`` fits the column: a longer one is no row's, and the ORM refuses to
+    compare it (a lookup by a client's code or number checks first)."""
+    longest = model._meta.fields_map[column].max_length  # type: ignore[attr-defined]
+    return len(value) <= int(longest)
+
+
 class Department(Model):
     id = fields.IntField(primary_key=True)
     code = fields.CharField(max_length=32, unique=True)

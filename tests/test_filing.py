@@ -141,6 +141,9 @@ async def test_anonymous_requests_are_refused(client: httpx.AsyncClient, people:
         ({"categoryCode": "NO-SUCH"}, "categoryCode", "unknown"),
         ({"categoryCode": "UDD-ULB-SWM-GARB"}, "categoryCode", "not_leaf"),
         ({"boundaryCode": "XX"}, "boundaryCode", "unknown"),
+        # longer than any code: named, not an internal error echoing it
+        ({"categoryCode": "X" * 300}, "categoryCode", "too_long"),
+        ({"boundaryCode": "X" * 300}, "boundaryCode", "too_long"),
         ({"latitude": 12.9}, "latitude", "incomplete"),
         ({"latitude": 95.0, "longitude": 77.6}, "latitude", "out_of_range"),
     ],
@@ -157,6 +160,13 @@ async def test_bad_filing_names_the_field_and_writes_nothing(
     assert await Grievance.all().count() == 0
     assert await GrievanceEvent.all().count() == 0
     assert await OutboxMessage.all().count() == 0
+
+
+async def test_a_registration_number_longer_than_any_is_no_grievance(
+    client: httpx.AsyncClient, people: People
+) -> None:
+    body = await gql(client, READ, {"number": "X" * 300}, as_user=people.asha)
+    assert body.get("errors") is None and body["data"]["grievance"] is None
 
 
 async def test_operator_files_for_a_caller(client: httpx.AsyncClient, people: People) -> None:

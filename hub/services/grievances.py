@@ -27,6 +27,7 @@ from hub.models import (
     GrievanceEvent,
     TaxonomyNode,
     User,
+    fits,
 )
 from hub.runtime import Runtime
 from hub.services import (
@@ -115,7 +116,9 @@ async def can_see(actor: Actor, grievance_id: int) -> bool:
 
 
 async def get_grievance(actor: Actor, registration_number: str) -> Grievance | None:
-    if "\x00" in registration_number:
+    if "\x00" in registration_number or not fits(
+        Grievance, "registration_number", registration_number
+    ):
         return None
     found = await Grievance.filter(
         visible_to(actor), registration_number=registration_number
@@ -128,7 +131,9 @@ async def get_grievance(actor: Actor, registration_number: str) -> Grievance | N
 async def audit_if_hidden(actor: Actor, registration_number: str, subject: str) -> None:
     """The client hears "not found" either way; the audit tells a grievance that exists
     but is not the actor's (a denial) from a missing one."""
-    if await Grievance.exists(registration_number=registration_number):
+    if fits(Grievance, "registration_number", registration_number) and await Grievance.exists(
+        registration_number=registration_number
+    ):
         await audit.record("permission.denied", actor=actor, subject=subject[:200])
 
 
@@ -374,6 +379,8 @@ async def _previous_filing(actor: Actor, data: FilingData) -> Grievance | None:
 
 async def leaf_category(code: str) -> tuple[TaxonomyNode | None, FieldError | None]:
     """An active leaf category a grievance can be filed in, or why ``code`` is not one."""
+    if not fits(TaxonomyNode, "code", code):
+        return None, FieldError("categoryCode", "too_long", f"No code is that long ({len(code)}).")
     category = (
         await TaxonomyNode.filter(code=code, active=True).select_related("department").first()
     )
@@ -413,7 +420,13 @@ async def _validate(actor: Actor, data: FilingData) -> tuple[TaxonomyNode | None
         if problem is not None:
             errors.append(problem)
     boundary = None
-    if data.boundary_code:
+    if data.boundary_code and not fits(Boundary, "code", data.boundary_code):
+        errors.append(
+            FieldError(
+                "boundaryCode", "too_long", f"No code is that long ({len(data.boundary_code)})."
+            )
+        )
+    elif data.boundary_code:
         boundary = await Boundary.get_or_none(code=data.boundary_code, active=True)
         if boundary is None:
             errors.append(

@@ -24,7 +24,7 @@ from tortoise.expressions import Q
 
 from hub.enums import Role
 from hub.errors import DomainError, FieldError
-from hub.models import Boundary, Department, Office, TaxonomyNode, User
+from hub.models import Boundary, Department, Office, TaxonomyNode, User, fits
 from hub.services import taxonomy
 from routing_rules.geo import Locator
 
@@ -264,12 +264,6 @@ def _explain(
     return f"{subject}: {office.code} ({office.name}) at {matched.kind} {matched.code}.{passed}"
 
 
-_CODE_LENGTH = {
-    model: int(model._meta.fields_map["code"].max_length)  # type: ignore[attr-defined]
-    for model in (TaxonomyNode, Boundary)
-}
-
-
 async def _validate(
     category_code: str,
     boundary_code: str | None,
@@ -277,16 +271,14 @@ async def _validate(
     longitude: float | None,
 ) -> tuple[TaxonomyNode, Boundary | None]:
     errors = [
-        FieldError(
-            field, "too_long", f"A code has at most {longest} characters; this has {len(code)}."
+        FieldError(field, "too_long", f"No code is that long ({len(code)} characters).")
+        for field, code, model in (
+            ("categoryCode", category_code, TaxonomyNode),
+            ("boundaryCode", boundary_code or "", Boundary),
         )
-        for field, code, longest in (
-            ("categoryCode", category_code, _CODE_LENGTH[TaxonomyNode]),
-            ("boundaryCode", boundary_code or "", _CODE_LENGTH[Boundary]),
-        )
-        if len(code) > longest
+        if not fits(model, "code", code)
     ]
-    if errors:  # no such code can be stored, and the database would refuse to compare it
+    if errors:  # no row has such a code, and the ORM refuses to compare one
         raise DomainError(errors)
     category = await TaxonomyNode.filter(code=category_code, active=True).first()
     if category is None:

@@ -36,6 +36,7 @@ from hub.models import (
     TaxonomyHop,
     TaxonomyNode,
     User,
+    fits,
 )
 from hub.runtime import Runtime
 from hub.services import attachments, audit, escalation, jurisdiction, notifications, sla
@@ -196,7 +197,11 @@ async def act(rt: Runtime, actor: Actor, request: ActionRequest) -> Grievance:
     if problems:
         raise DomainError(problems)
     # what the actor may not see does not exist for them (the triage queue is within it)
-    grievance = await Grievance.filter(visible_to(actor), registration_number=number).first()
+    grievance = (
+        await Grievance.filter(visible_to(actor), registration_number=number).first()
+        if fits(Grievance, "registration_number", number)
+        else None
+    )
     if grievance is None:
         await audit_if_hidden(actor, number, f"{request.action.value} {number}")
         raise not_found(number)
