@@ -32,18 +32,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from routing_rules.geo import geometry_problems
 
 Code = str
-# below a department; past subcategory a taxonomy goes on in stages, as CPGRAMS's does (its
-# department is stage 1, so subcategory is stage 6): variable depth up to ten stages
+# below a department, by depth: past subcategory (depth 5) a taxonomy goes on by number, as
+# deep as CPGRAMS's (eight stages, the first its ministry: seven below it) and more. Not
+# CPGRAMS's own stage<N>: the importer keeps those, counting the ministry's node
 LEVELS = (
     "line_department",
     "service",
     "grievance",
     "category",
     "subcategory",
-    "stage7",
-    "stage8",
-    "stage9",
-    "stage10",
+    "level6",
+    "level7",
+    "level8",
+    "level9",
 )
 BOUNDARY_KINDS = ("state", "district", "city", "ward", "locality")
 SECTIONS = ("departments", "nodes", "boundaries", "offices")
@@ -55,10 +56,10 @@ Level = Literal[
     "grievance",
     "category",
     "subcategory",
-    "stage7",
-    "stage8",
-    "stage9",
-    "stage10",
+    "level6",
+    "level7",
+    "level8",
+    "level9",
 ]
 assert get_args(Level) == LEVELS
 

@@ -202,19 +202,19 @@ def _chain(depth: int) -> str:
 
 
 def test_a_taxonomy_goes_as_deep_as_cpgrams_and_deeper(tmp_path: Path) -> None:
-    # CPGRAMS has eight stages, its department the first: seven nodes below a department
+    # CPGRAMS has eight stages, its ministry the first: seven nodes below a department
     (tmp_path / "deep.yaml").write_text(_chain(7))
-    levels = [n.level for n in read_rules(tmp_path).nodes]
+    levels = [(n.level, n.depth) for n in read_rules(tmp_path).nodes]
     assert levels == [
-        *("line_department", "service", "grievance", "category", "subcategory"),
-        *("stage7", "stage8"),
+        *(("line_department", 1), ("service", 2), ("grievance", 3), ("category", 4)),
+        *(("subcategory", 5), ("level6", 6), ("level7", 7)),
     ]
     (tmp_path / "deep.yaml").write_text(_chain(10))
     with pytest.raises(RuleError) as caught:
         read_rules(tmp_path)
     assert caught.value.problems == [
-        f"{tmp_path / 'deep.yaml'}: nodes.9: 'PWD-10' is a child of the stage10 'PWD-9', "
-        "and no level lies below stage10"
+        f"{tmp_path / 'deep.yaml'}: nodes.9: 'PWD-10' is a child of the level9 'PWD-9', "
+        "and no level lies below level9"
     ]
 
 
@@ -259,7 +259,7 @@ def test_cycle_missing_parent_unknown_department_and_duplicate_listed_at_once(
         "(each code's parent is the next)",
         f"{b}: nodes.7.level: level 'line_department' must lie below its parent 'PWD-RD-POT' "
         "(service); levels go line_department -> service -> grievance -> category -> "
-        "subcategory -> stage7 -> stage8 -> stage9 -> stage10",
+        "subcategory -> level6 -> level7 -> level8 -> level9",
     ]
 
 
