@@ -306,6 +306,8 @@ def _read_file(file: Path, collected: _Collected) -> list[str]:
         collected.unread.append(file)
         return [f"{file}: not valid YAML: {exc}".replace("\n", " ")]
     wanted = ", ".join(f"'{s}'" for s in SECTIONS)
+    if not isinstance(raw, dict) or not any(section in raw for section in SECTIONS):
+        collected.unread.append(file)  # what it was meant to define is unknown
     if not isinstance(raw, dict):
         return [f"{file}: must be a mapping with one or more of {wanted} at the top"]
     if not any(section in raw for section in SECTIONS):
@@ -315,6 +317,8 @@ def _read_file(file: Path, collected: _Collected) -> list[str]:
                 "HUB_LEXICON_DIR names (hub rules check FILE checks one)"
             ]
         return [f"{file}: must have one or more of {wanted} at the top"]
+    if any(section in raw and not isinstance(raw[section], list) for section in SECTIONS):
+        collected.unread.append(file)  # a section that is not a list: its items are unknown
     problems: list[str] = []
     try:
         RuleFile.model_validate(raw)
@@ -419,6 +423,8 @@ def _collect_boundary(
     where: _Where,
     collected: _Collected,
 ) -> None:
+    """``parent``: the nearest boundary above that could be read (its kind is checked);
+    ``parent_code``: the one directly above."""
     spec = _valid(BoundarySpec, _without(raw, "children"))
     problems = collected.shape_problems
     if spec is not None and spec.geometry is not None:
@@ -443,7 +449,8 @@ def _collect_boundary(
         collected.boundaries.append((code, boundary, where))
     for index, child in enumerate(_items(raw, "children")):
         child_where = _Where(where.file, f"{where.path}.children.{index}")
-        _collect_boundary(child, spec, code, child_where, collected)
+        # under a boundary that cannot be read, kinds are checked against the one above it
+        _collect_boundary(child, spec or parent, code, child_where, collected)
 
 
 def _cross_check(collected: _Collected, rules: RuleSet) -> list[str]:

@@ -473,6 +473,39 @@ def test_a_file_that_is_not_yaml_hides_no_other_problem(tmp_path: Path) -> None:
     ) in result.stderr
 
 
+@pytest.mark.parametrize(
+    "unusable",
+    ["departments: {code: ZZZ}\n", "deparments:\n  - {code: ZZZ, names: {en: z}}\n"],
+    ids=["section-not-a-list", "misspelt-section"],
+)
+def test_a_file_that_cannot_be_used_is_not_read_as_defining_nothing(
+    tmp_path: Path, unusable: str
+) -> None:
+    (tmp_path / "a.yaml").write_text(unusable)
+    (tmp_path / "b.yaml").write_text("nodes:\n  - {code: Y-1, department: ZZZ, names: {en: y}}\n")
+    with pytest.raises(RuleError) as caught:
+        read_rules(tmp_path)
+    assert (
+        f"{tmp_path / 'b.yaml'}: nodes.0.department: unknown department 'ZZZ': no file of this "
+        f"rule set defines it (not checked against {tmp_path / 'a.yaml'}, which could not be read)"
+    ) in caught.value.problems
+
+
+def test_a_boundary_under_an_unreadable_one_is_still_checked(tmp_path: Path) -> None:
+    (tmp_path / "b.yaml").write_text(
+        "boundaries:\n"
+        "  - code: S\n    kind: state\n    names: {en: S}\n    children:\n"
+        "      - code: D\n        kind: bogus\n        names: {en: D}\n        children:\n"
+        "          - {code: W, kind: state, names: {en: W}}\n"
+    )
+    with pytest.raises(RuleError) as caught:
+        read_rules(tmp_path)
+    assert any(
+        "children.0.children.0.kind: a state cannot lie inside the state 'S'" in p
+        for p in caught.value.problems
+    ), caught.value.problems
+
+
 MOVED = """
 departments:
   - code: WSD
