@@ -583,7 +583,7 @@ def test_nodes_under_an_inactive_node_are_inactive(tmp_path: Path) -> None:
     loaded = run_hub("rules", "load", str(rules), env=env)
     assert loaded.returncode == 0, loaded.stderr
     assert "added 0, changed 0, deactivated 4" in loaded.stdout
-    assert "  deactivated node UDD-ULB-SWM\n" in loaded.stdout
+    assert "  deactivated node UDD-ULB-SWM (inactive)\n" in loaded.stdout
     assert "  deactivated node UDD-ULB-SWM-GARB (under inactive UDD-ULB-SWM)\n" in loaded.stdout
     assert (
         "  deactivated node UDD-ULB-SWM-GARB-DOOR (under inactive UDD-ULB-SWM-GARB)\n"
@@ -597,3 +597,13 @@ def test_nodes_under_an_inactive_node_are_inactive(tmp_path: Path) -> None:
     again = run_hub("rules", "load", str(SAMPLE_RULES), env=env)
     assert again.returncode == 0 and "changed 4" in again.stdout
     assert all(active for *_, active in _departments_of_nodes(tmp_path))
+    # a department switched off takes its nodes with it, and the load says why
+    off = "  - code: UDD\n    names: {en: Urban Development Department"
+    assert text.count(off) == 1
+    off_text = text.replace(
+        off, "  - code: UDD\n    active: false\n    names: {en: Urban Development Department"
+    )
+    (rules / "taxonomy.yaml").write_text(off_text)
+    loaded = run_hub("rules", "load", str(rules), env=env)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "  deactivated node UDD-ULB (department UDD inactive)\n" in loaded.stdout

@@ -10,7 +10,7 @@ from tortoise.transactions import in_transaction
 from hub.enums import BoundaryKind
 from hub.models import Boundary, Counter, Department, Office, TaxonomyHop, TaxonomyNode
 from hub.services.registration import next_value
-from routing_rules.rules import RuleError, RuleSet
+from routing_rules.rules import Node, RuleError, RuleSet
 
 GENERATION_KEY = "taxonomy:generation"
 
@@ -53,6 +53,16 @@ def _moved(rules: RuleSet, live: dict[str, tuple[str, bool]]) -> list[str]:
     return problems
 
 
+def _why_inactive(node: Node, loaded: dict[str, Node], active_departments: set[str]) -> str:
+    """Why a node of the set is inactive: the file may say it of a node above it only."""
+    if node.department not in active_departments:
+        return f"department {node.department} inactive"
+    parent = loaded.get(node.parent) if node.parent else None
+    if parent is not None and not parent.active:
+        return f"under inactive {parent.code}"
+    return "inactive"
+
+
 async def load_rule_set(rules: RuleSet) -> LoadReport:
     """Idempotent upsert in one transaction. Nodes missing from a department's file are
     deactivated, never deleted, so grievances that use them keep their category. A node
@@ -83,6 +93,7 @@ async def load_rule_set(rules: RuleSet) -> LoadReport:
                 report.changed.append(f"department {spec.code}")
 
         loaded = {n.code: n for n in rules.nodes}
+        active_departments = {d.code for d in rules.departments if d.active}
         for node in rules.nodes:  # parents come before children
             values = {
                 "department_id": departments[node.department].id,
@@ -99,18 +110,16 @@ async def load_rule_set(rules: RuleSet) -> LoadReport:
                 "input_fields": list(node.input_fields),
                 "attributes": node.attributes,
             }
-            parent = loaded.get(node.parent) if node.parent else None
-            # inactive because an ancestor is: say so, the file may not say it of this node
-            under = f" (under inactive {parent.code})" if parent and not parent.active else ""
+            why = _why_inactive(node, loaded, active_departments)
             existing = nodes.get(node.code)
             if existing is None:
                 nodes[node.code] = await TaxonomyNode.create(code=node.code, **values)
-                report.added.append(f"node {node.code}" + (f", inactive{under}" if under else ""))
+                report.added.append(f"node {node.code}" + ("" if node.active else f", {why}"))
             elif _differs(existing, values):
                 deactivated = existing.active and not node.active
                 await existing.update_from_dict(values).save()
                 if deactivated:
-                    report.deactivated.append(f"node {node.code}{under}")
+                    report.deactivated.append(f"node {node.code} ({why})")
                 else:
                     report.changed.append(f"node {node.code}")
 
