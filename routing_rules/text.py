@@ -585,12 +585,29 @@ def clean(text: str) -> str:
     non-joiner stay: inside an Indic word they only shape a conjunct (Marathi कार्‍यालय,
     Kannada ಸ್ಕಾಲರ್‌ಶಿಪ್), and ``reading`` takes them out. Byte-order and direction marks
     (which Urdu keyboards put inside words) go."""
-    text = unicodedata.normalize("NFKC", html.unescape(text)).lower()
+    text = unicodedata.normalize("NFKC", html.unescape(text)).lower().translate(_PLAIN_LATIN)
     return "".join(
         ch if ch.isprintable() or ch in "\t\n\u200c\u200d" else " "
         for ch in text
         if ch not in _INVISIBLE
     )
+
+
+def _plain_latin() -> dict[int, str]:
+    """Latin letters with a diacritic as their plain letters (garbagé, naïve, café): words
+    are matched in a-z, and 'garbagé' is no 'garbag' and 'é'. Only the Latin blocks: the
+    marks of Indian scripts are letters of their words."""
+    table: dict[int, str] = {}
+    for code in range(0xC0, 0x250):
+        plain = "".join(
+            ch for ch in unicodedata.normalize("NFKD", chr(code)) if not unicodedata.combining(ch)
+        )
+        if plain != chr(code) and plain.isascii() and plain.isalpha():
+            table[code] = plain
+    return table
+
+
+_PLAIN_LATIN = _plain_latin()
 
 
 def looks_binary(text: str) -> bool:

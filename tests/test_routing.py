@@ -987,6 +987,15 @@ async def test_a_plain_complaint_is_routed_with_no_history_at_the_default_thresh
     assert row.category is not None and row.category.code == category
 
 
+def test_a_letter_with_a_diacritic_is_its_plain_letter(sample_router: Router) -> None:
+    assert words("garbagé not collected, café naïve") == [
+        *("garbage", "not", "collected", "cafe", "naive")
+    ]
+    top = sample_router.suggest("garbagé not collected").suggestions[0]
+    assert top.department == "UDD" and any(m.word == "garbage" for m in top.matches)
+    assert words("कचरा ಕಸ") == ["कचरा", "ಕಸ"]  # the marks of Indian scripts stay
+
+
 def test_a_text_about_two_problems_gets_suggestions_for_both() -> None:
     lpg = [
         NodeInfo(f"PET-{i}", "PET", None, {"en": f"LPG cylinder {what}"}, ("lpg", "cylinder"))
