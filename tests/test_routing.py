@@ -1269,6 +1269,16 @@ async def test_model_is_rebuilt_from_routed_grievances(rt: Runtime, people: Peop
     assert [built.router.index.departments[i] for i in welfare] == ["SWD"]
 
 
+async def test_the_english_word_list_is_read_with_the_index_not_by_a_citizens_text(
+    rt: Runtime,
+) -> None:
+    from routing_rules import text
+
+    text._english.cache_clear()
+    await routing.current_router(fresh=True)
+    assert text._english.cache_info().currsize == 1
+
+
 # -- command line and benchmark --------------------------------------------------------
 
 

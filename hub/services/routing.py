@@ -41,7 +41,7 @@ from routing_rules.ranker import (
 )
 from routing_rules.references import format_pattern
 from routing_rules.rules import RuleError
-from routing_rules.text import lexicon_version, looks_binary, refresh_lexicons
+from routing_rules.text import is_english, lexicon_version, looks_binary, refresh_lexicons
 
 logger = logging.getLogger("hub.routing")
 
@@ -171,6 +171,9 @@ async def _build(
         nodes, own, localized = await _taxonomy_nodes()
         names = {code: n.get("en") or next(iter(n.values()), code) for code, n in localized.items()}
         index = await asyncio.to_thread(TaxonomyIndex, nodes, sorted(own), own)
+        # the English word list misspellings are checked against, read off the event loop
+        # now rather than by the first misspelt text (about 0.2 s, once a process)
+        await asyncio.to_thread(is_english, "word")
     model = None
     row = await RoutingModel.get_or_none(id=model_id) if model_id is not None else None
     if row is not None:
