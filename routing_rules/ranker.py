@@ -1216,7 +1216,7 @@ class Router:
             if rank and probs[i] < MIN_DEPARTMENT_PROBABILITY:
                 break  # an unlikely department is noise, not a suggestion
             suggestions.extend(
-                self._in_department(i, float(probs[i]), leaf_scores, weights, used, near)
+                self._in_department(i, float(probs[i]), leaf_scores, weights, used, near, limit)
             )
         suggestions = _spread(suggestions)
         name_counted = self.model is not None and self.model.named_weight > 0
@@ -1239,7 +1239,10 @@ class Router:
         weights: dict[str, float],
         used: list[Term],
         near: list[tuple[int, float]],
+        limit: int,
     ) -> list[Suggestion]:
+        """The department's best ``limit`` suggestions (no more can be among the first
+        ``limit`` of all); their shares are of the whole pool, whatever the limit."""
         code = self.departments[dept_i]
         tree_share: dict[str, float] = {}
         pos = self.index.dept_pos.get(code)
@@ -1293,15 +1296,16 @@ class Router:
                     None, code, "", prob * 0.5, prob, 0.0, learned_matches, tuple(similar[:3])
                 )
             ]
-        # without history of the department, the tree's wording alone
-        mix = CATEGORY_MIX if knn_share or common else (1.0, 0.0, 0.0)
-        shares = {
-            leaf: sum(
-                w * source.get(leaf, 0.0)
-                for w, source in zip(mix, (tree_share, knn_share, common), strict=True)
-            )
-            for leaf in candidates
-        }
+        if knn_share or common:
+            by_tree, by_knn, by_common = CATEGORY_MIX
+            shares = {
+                leaf: by_tree * tree_share.get(leaf, 0.0)
+                + by_knn * knn_share.get(leaf, 0.0)
+                + by_common * common.get(leaf, 0.0)
+                for leaf in candidates
+            }
+        else:  # without history of the department, the tree's wording alone
+            shares = tree_share
         # strongest first, so that suggestions whose rounded scores tie keep that order (a
         # catch-all before its tied siblings), then by code, run after run
         return [
@@ -1315,7 +1319,7 @@ class Router:
                 matches=learned_matches,
                 similar=tuple(similar[:3]),
             )
-            for leaf, share in sorted(shares.items(), key=lambda item: (-item[1], item[0]))
+            for leaf, share in sorted(shares.items(), key=lambda item: (-item[1], item[0]))[:limit]
         ]
 
 
