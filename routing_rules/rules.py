@@ -32,24 +32,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from routing_rules.geo import geometry_problems
 
 Code = str
-# below a department, by depth: past subcategory (depth 5) a taxonomy goes on by number, as
-# deep as CPGRAMS's (eight stages, the first its ministry: seven below it) and more. Not
-# CPGRAMS's own stage<N>: the importer keeps those, counting the ministry's node
-LEVELS = (
-    "line_department",
-    "service",
-    "grievance",
-    "category",
-    "subcategory",
-    "level6",
-    "level7",
-    "level8",
-    "level9",
-)
 BOUNDARY_KINDS = ("state", "district", "city", "ward", "locality")
 SECTIONS = ("departments", "nodes", "boundaries", "offices")
 _CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 _T = TypeVar("_T")
+# below a department, by depth: past subcategory (depth 5) a taxonomy goes on by number, as
+# deep as CPGRAMS's (eight stages, the first its ministry: seven below it) and more. Not
+# CPGRAMS's own stage<N>: the importer keeps those, counting the ministry's node
 Level = Literal[
     "line_department",
     "service",
@@ -61,7 +50,7 @@ Level = Literal[
     "level8",
     "level9",
 ]
-assert get_args(Level) == LEVELS
+LEVELS: tuple[str, ...] = get_args(Level)
 
 
 class _Strict(BaseModel):
