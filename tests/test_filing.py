@@ -144,6 +144,8 @@ async def test_anonymous_requests_are_refused(client: httpx.AsyncClient, people:
         # longer than any code: named, not an internal error echoing it
         ({"categoryCode": "X" * 300}, "categoryCode", "too_long"),
         ({"boundaryCode": "X" * 300}, "boundaryCode", "too_long"),
+        ({"clientReference": "R" * 200}, "clientReference", "invalid"),
+        ({"language": "x" * 20}, "language", "invalid"),
         ({"latitude": 12.9}, "latitude", "incomplete"),
         ({"latitude": 95.0, "longitude": 77.6}, "latitude", "out_of_range"),
     ],

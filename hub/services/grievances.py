@@ -7,6 +7,7 @@ connector in one transaction: all of them or none.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -367,10 +368,13 @@ def _filer_system(actor: Actor, data: FilingData) -> str | None:
     return None
 
 
+_LANGUAGE = re.compile(r"[a-z]{2,3}(?:-[A-Za-z]{2})?")  # BCP 47's language[-region]
+
+
 async def _previous_filing(actor: Actor, data: FilingData) -> Grievance | None:
     system = _filer_system(actor, data)
-    if system is None:
-        return None
+    if system is None or not fits(ExternalLink, "external_id", data.client_reference or ""):
+        return None  # a reference too long to be stored was never filed (_validate says so)
     link = await ExternalLink.get_or_none(system=system, external_id=data.client_reference)
     if link is None:
         return None
@@ -446,6 +450,10 @@ async def _validate(actor: Actor, data: FilingData) -> tuple[TaxonomyNode | None
         errors.append(FieldError("address", "too_long", "Keep the address under 1000 characters."))
     if data.client_reference is not None and not 1 <= len(data.client_reference) <= 128:
         errors.append(FieldError("clientReference", "invalid", "Use 1-128 characters."))
+    if not _LANGUAGE.fullmatch(data.language):
+        errors.append(
+            FieldError("language", "invalid", "Give a language code such as 'en', 'hi' or 'kn'.")
+        )
     if not actor.has(Role.CITIZEN) or actor.user_id is None:
         if not data.citizen_mobile:
             errors.append(
