@@ -337,15 +337,17 @@ class TaxonomyIndex:
     def knows(self, term: str) -> bool:
         return term in self.postings or term in self.name_postings
 
-    def correct(self, term: str, word: str = "") -> str | None:
+    def correct(self, term: str, word: str = "", *, meant: bool = False) -> str | None:
         """A known term one edit away from an unknown one (a misspelling), if any: a letter
         left out, added, changed, or two side by side swapped ('pensoin'), the swap first
         ('recieved' is received, not relieved). ``word``, the word as written: a real
         English word is not a misspelling ('still' is not 'skill'), though it may be the
-        other spelling of the taxonomy's word ('license' for licence, 'labor', 'center')."""
+        other spelling of the taxonomy's word ('license' for licence, 'labor', 'center').
+        ``meant``: the term is a word chosen on purpose (a lexicon's English reading), so
+        only its other spelling may stand for it."""
         if not 5 <= len(term) <= 20 or not term.isascii():
             return None
-        real = bool(word) and is_english(word)
+        real = meant or (bool(word) and is_english(word))
         variants = _deletes(term)
         candidates = {c for v in (term, *variants) for c in self._deletes.get(v, ())}
         candidates.update(v for v in variants if v in self.postings)
@@ -566,8 +568,8 @@ def weigh(index: TaxonomyIndex, query: list[Term]) -> tuple[dict[str, float], li
             translated, via = index.translations.get(term), "names"
             if translated is None and not known and not item.word.isascii():
                 translated, via = index.spelt(item.word), "spelt"
-        if not known and item.via != "lexicon":  # a lexicon's English word is meant
-            corrected = index.correct(term, item.word)
+        if not known:  # a lexicon's English word is meant: only its other spelling
+            corrected = index.correct(term, item.word, meant=item.via == "lexicon")
             if corrected is not None:
                 item = Term(corrected, item.word, "fuzzy")
         counts[item.term] += 1

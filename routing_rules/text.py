@@ -598,7 +598,8 @@ def _plain_latin() -> dict[int, str]:
     are matched in a-z, and 'garbagé' is no 'garbag' and 'é'. Only the Latin blocks: the
     marks of Indian scripts are letters of their words."""
     table: dict[int, str] = {}
-    for code in range(0xC0, 0x250):
+    # Latin-1, Extended-A and -B, and Extended Additional (romanised Hindi: saḍak, ṭūṭī)
+    for code in (*range(0xC0, 0x250), *range(0x1E00, 0x1F00)):
         plain = "".join(
             ch for ch in unicodedata.normalize("NFKD", chr(code)) if not unicodedata.combining(ch)
         )
@@ -673,7 +674,14 @@ def stem(word: str) -> str | None:
     read = reading(word)
     if read in _HINDI_STOP or len(read) < 2 or (read in _URDU_STOP and urdu.is_urdu(word)):
         return None
+    if read in _HINDI_KEPT:
+        return read
     return str(_HI.stemWord(read)) if _DEVANAGARI.search(read) else read
+
+
+# Hindi words whose stem is another word, kept whole: पानी (water) would be पान (betel
+# leaf), and a paan-shop complaint would go to the water board
+_HINDI_KEPT = frozenset({"पानी"})
 
 
 def devanagari(word: str) -> str:

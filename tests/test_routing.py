@@ -13,7 +13,15 @@ import numpy as np
 import pytest
 
 from hub.enums import Action, Channel, GrievanceStatus, Role, UserKind
-from hub.models import Grievance, GrievanceEvent, Office, RoutingModel, TaxonomyNode, User
+from hub.models import (
+    Department,
+    Grievance,
+    GrievanceEvent,
+    Office,
+    RoutingModel,
+    TaxonomyNode,
+    User,
+)
 from hub.runtime import Runtime
 from hub.services import lifecycle, routing
 from hub.services.grievances import FilingData, file_grievance
@@ -987,6 +995,14 @@ async def test_a_plain_complaint_is_routed_with_no_history_at_the_default_thresh
     assert row.category is not None and row.category.code == category
 
 
+def test_a_paan_shop_is_not_the_water_board(sample_router: Router) -> None:
+    # पानी (water) stems to पान (betel leaf) in Hindi's stemmer: it is kept whole
+    paan = sample_router.suggest("पान की दुकान वाला ज़्यादा पैसे ले रहा है")
+    assert all(s.department != "WSD" for s in paan.suggestions)
+    water = sample_router.suggest("पानी नहीं आ रहा है")
+    assert water.suggestions[0].department == "WSD"
+
+
 def test_a_letter_with_a_diacritic_is_its_plain_letter(sample_router: Router) -> None:
     assert words("garbagé not collected, café naïve") == [
         *("garbage", "not", "collected", "cafe", "naive")
@@ -994,6 +1010,7 @@ def test_a_letter_with_a_diacritic_is_its_plain_letter(sample_router: Router) ->
     top = sample_router.suggest("garbagé not collected").suggestions[0]
     assert top.department == "UDD" and any(m.word == "garbage" for m in top.matches)
     assert words("कचरा ಕಸ") == ["कचरा", "ಕಸ"]  # the marks of Indian scripts stay
+    assert words("saḍak ṭūṭī hai") == ["sadak", "tuti", "hai"]  # romanised Hindi's letters
 
 
 def test_a_text_about_two_problems_gets_suggestions_for_both() -> None:
@@ -1039,6 +1056,8 @@ def test_a_real_word_may_be_the_other_spelling_and_a_lexicons_word_is_meant(
     assert router.suggest("labor dispute").suggestions[0].department == "LB"
     # the Hindi lexicon reads ट्रेन as train: not a misspelling of the sample's 'drain'
     assert stem("drain") not in weigh(sample_router.index, terms("ट्रेन late hai"))[0]
+    # but a lexicon's American spelling finds the British taxonomy (लाइसेंस: license)
+    assert router.suggest("लाइसेंस नहीं मिला").suggestions[0].department == "TR"
 
 
 @pytest.mark.parametrize("text", ["garbage", "kachra 5 din se nahi uthaya", "pension"])
@@ -1459,6 +1478,35 @@ async def test_other_peoples_grievances_never_leak_through_routing(
         e.note + json.dumps(e.after) for e in await GrievanceEvent.filter(grievance_id=mine.id)
     ]
     assert not any(number in note for note in notes for number in theirs)
+
+
+async def test_a_category_moved_to_another_department_teaches_only_the_department(
+    rt: Runtime, people: People
+) -> None:
+    filed = await file_grievance(
+        rt,
+        people.actor(people.asha),
+        FilingData(
+            description="The garbage van skipped our house again this week.",
+            channel=Channel.WEB,
+            category_code="UDD-ULB-SWM-GARB-DOOR",
+        ),
+    )
+    [taught] = await routing.training_examples(1000)
+    assert (taught.department, taught.category) == ("UDD", "UDD-ULB-SWM-GARB-DOOR")
+    # a reorganisation moves the category to WSD; the grievance stays with UDD
+    door = TaxonomyNode.filter(code="UDD-ULB-SWM-GARB-DOOR")
+    udd, wsd = [await Department.get(code=code) for code in ("UDD", "WSD")]
+    await door.update(department_id=wsd.id)
+    try:
+        [taught] = await routing.training_examples(1000)
+    finally:  # the sample taxonomy is the other tests' too
+        await door.update(department_id=udd.id)
+    assert (taught.department, taught.category, taught.reference) == (
+        "UDD",
+        None,
+        filed.registration_number,
+    )
 
 
 async def test_the_hubs_own_unconfirmed_decisions_teach_nothing(

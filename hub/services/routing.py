@@ -386,6 +386,7 @@ async def training_examples(limit: int) -> list[Example]:
             "registration_number",
             "status",
             "category__code",
+            "category__department__code",
             "department__code",
         )
     )
@@ -406,7 +407,13 @@ async def training_examples(limit: int) -> list[Example]:
         Example(
             text=r["description"],
             department=r["department__code"],
-            category=r["category__code"],
+            # a category since moved to another department (a reorganisation) is not this
+            # department's: the grievance still teaches its department, not the pair
+            category=(
+                r["category__code"]
+                if r["category__department__code"] == r["department__code"]
+                else None
+            ),
             reference=r["registration_number"],
             weight=CORRECTED_WEIGHT if int(r["id"]) in corrected else 1.0,
         )
