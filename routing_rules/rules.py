@@ -306,13 +306,14 @@ def _read_file(file: Path, collected: _Collected) -> list[str]:
                 "HUB_LEXICON_DIR names (hub rules check FILE checks one)"
             ]
         return [f"{file}: must have one or more of {wanted} at the top"]
-    if any(section in raw and not isinstance(raw[section], list) for section in SECTIONS):
-        collected.unread.append(file)  # a section that is not a list: its items are unknown
     problems: list[str] = []
     try:
         RuleFile.model_validate(raw)
     except ValidationError as exc:  # every problem, worded and placed as the whole file's
         problems = [_format_error(file, err) for err in exc.errors()]
+        # what the part that cannot be read defines is unknown (a misspelt section, a
+        # list written as a mapping): references are not blamed on it without saying so
+        collected.unread.append(file)
     # then what can be read, item by item: the rest of the set is still checked against it
     top = _valid(RuleFile, {k: v for k, v in raw.items() if k not in SECTIONS})
     effective_from = top.effective_from if top else None
@@ -468,7 +469,7 @@ def _cross_check(collected: _Collected, rules: RuleSet) -> list[str]:
     ]
     # a file that is not YAML may define what a reference names: say it was not read
     unread = ", ".join(str(file) for file in collected.unread)
-    note = f" (not checked against {unread}, which could not be read)" if unread else ""
+    note = f" (not checked against {unread}, which could not be read whole)" if unread else ""
     for department, where in departments.values():
         if department is None:
             continue

@@ -451,8 +451,8 @@ def test_a_node_that_cannot_be_read_hides_no_other_problem(tmp_path: Path) -> No
     assert "3 problem(s); nothing was loaded" in result.stderr
     for expected in (
         f"{extra}: nodes.3.sla_days: Input should be a valid integer",
-        f"{extra}: nodes.2.department: unknown department 'ZZZ': "
-        "no file of this rule set defines it\n",
+        f"{extra}: nodes.2.department: unknown department 'ZZZ': no file of this rule set "
+        f"defines it (not checked against {extra}, which could not be read whole)\n",
         f"{extra}: nodes.0.parent: cycle of parents: X-A -> X-B -> X-A",
     ):
         assert expected in result.stderr
@@ -469,14 +469,20 @@ def test_a_file_that_is_not_yaml_hides_no_other_problem(tmp_path: Path) -> None:
     # a.yaml might define ZZZ: the problem says so
     assert (
         f"{tmp_path / 'b.yaml'}: nodes.0.department: unknown department 'ZZZ': no file of this "
-        f"rule set defines it (not checked against {tmp_path / 'a.yaml'}, which could not be read)"
+        f"rule set defines it (not checked against {tmp_path / 'a.yaml'}, "
+        "which could not be read whole)"
     ) in result.stderr
 
 
 @pytest.mark.parametrize(
     "unusable",
-    ["departments: {code: ZZZ}\n", "deparments:\n  - {code: ZZZ, names: {en: z}}\n"],
-    ids=["section-not-a-list", "misspelt-section"],
+    [
+        "departments: {code: ZZZ}\n",
+        "deparments:\n  - {code: ZZZ, names: {en: z}}\n",
+        "deparments:\n  - {code: ZZZ, names: {en: z}}\nboundaries: []\n",
+        "departments: [ZZZ]\n",
+    ],
+    ids=["section-not-a-list", "misspelt-section", "misspelt-beside-another", "not-mappings"],
 )
 def test_a_file_that_cannot_be_used_is_not_read_as_defining_nothing(
     tmp_path: Path, unusable: str
@@ -487,7 +493,8 @@ def test_a_file_that_cannot_be_used_is_not_read_as_defining_nothing(
         read_rules(tmp_path)
     assert (
         f"{tmp_path / 'b.yaml'}: nodes.0.department: unknown department 'ZZZ': no file of this "
-        f"rule set defines it (not checked against {tmp_path / 'a.yaml'}, which could not be read)"
+        f"rule set defines it (not checked against {tmp_path / 'a.yaml'}, "
+        "which could not be read whole)"
     ) in caught.value.problems
 
 
@@ -586,8 +593,7 @@ def test_nodes_under_an_inactive_node_are_inactive(tmp_path: Path) -> None:
     assert "  deactivated node UDD-ULB-SWM (inactive)\n" in loaded.stdout
     assert "  deactivated node UDD-ULB-SWM-GARB (under inactive UDD-ULB-SWM)\n" in loaded.stdout
     assert (
-        "  deactivated node UDD-ULB-SWM-GARB-DOOR (under inactive UDD-ULB-SWM-GARB)\n"
-        in loaded.stdout
+        "  deactivated node UDD-ULB-SWM-GARB-DOOR (under inactive UDD-ULB-SWM)\n" in loaded.stdout
     )
     routed = run_hub("route", "garbage not collected door to door", env=env)
     assert routed.returncode == 0 and "UDD-ULB-SWM" not in routed.stdout

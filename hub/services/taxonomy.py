@@ -54,13 +54,16 @@ def _moved(rules: RuleSet, live: dict[str, tuple[str, bool]]) -> list[str]:
 
 
 def _why_inactive(node: Node, loaded: dict[str, Node], active_departments: set[str]) -> str:
-    """Why a node of the set is inactive: the file may say it of a node above it only."""
+    """Why a node of the set is inactive: its department, the highest inactive node above
+    it (the one the file marked), or its own flag."""
     if node.department not in active_departments:
         return f"department {node.department} inactive"
-    parent = loaded.get(node.parent) if node.parent else None
-    if parent is not None and not parent.active:
-        return f"under inactive {parent.code}"
-    return "inactive"
+    marked = None
+    above = loaded.get(node.parent) if node.parent else None
+    while above is not None and not above.active:
+        marked = above
+        above = loaded.get(above.parent) if above.parent else None
+    return f"under inactive {marked.code}" if marked is not None else "inactive"
 
 
 async def load_rule_set(rules: RuleSet) -> LoadReport:
