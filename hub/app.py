@@ -118,6 +118,31 @@ def _origins(name: str, origins: tuple[str, ...]) -> frozenset[str]:
         ) from None
 
 
+def _surrogate_at(value: Any, path: str = "") -> str | None:
+    """Where in a decoded JSON body a string (or key) holds a lone surrogate:
+    'variables.input.description'."""
+    if isinstance(value, str):
+        return path if _has_surrogate(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if _has_surrogate(str(key)):
+                return here
+            found = _surrogate_at(item, here)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _surrogate_at(item, f"{path}.{i}" if path else str(i))
+            if found is not None:
+                return found
+    return None
+
+
+def _has_surrogate(text: str) -> bool:
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
 def _socket_origins(settings: Settings) -> frozenset[str]:
     if settings.ws_origins:
         return _origins("HUB_WS_ORIGINS", settings.ws_origins)
@@ -189,8 +214,11 @@ class HubGraphQL(GraphQL[Context, None]):
             json.dumps(decoded, ensure_ascii=False).encode()
         except UnicodeDecodeError as exc:
             raise json.JSONDecodeError(f"not UTF-8: {exc.reason}", "", exc.start) from None
-        except UnicodeEncodeError as exc:
-            raise json.JSONDecodeError("a lone surrogate in a string", "", exc.start) from None
+        except UnicodeEncodeError:
+            where = _surrogate_at(decoded) or "a string"
+            raise HTTPException(
+                400, f"{where} holds a lone surrogate (such as \\ud800): not text"
+            ) from None
         return decoded
 
     def _validate_batch_request(

@@ -104,6 +104,18 @@ async def test_a_body_that_is_not_utf8_is_a_bad_request_not_a_crash(
     assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
 
 
+async def test_a_lone_surrogate_is_named_where_it_is(client: httpx.AsyncClient) -> None:
+    body = (
+        b'{"query": "query($n: String!) { grievance(registrationNumber: $n) { status } }",'
+        b' "variables": {"n": "\\ud800x"}}'
+    )
+    response = await client.post(
+        "/graphql", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert "variables.n holds a lone surrogate" in response.json()["errors"][0]["message"]
+
+
 async def test_a_refused_input_carries_a_code_and_the_fields(
     client: httpx.AsyncClient, people: People
 ) -> None:
