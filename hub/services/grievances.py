@@ -383,8 +383,8 @@ async def _previous_filing(actor: Actor, data: FilingData) -> Grievance | None:
 
 async def leaf_category(code: str) -> tuple[TaxonomyNode | None, FieldError | None]:
     """An active leaf category a grievance can be filed in, or why ``code`` is not one."""
-    if not fits(TaxonomyNode, "code", code):
-        return None, FieldError("categoryCode", "too_long", f"No code is that long ({len(code)}).")
+    if (too_long := jurisdiction.code_too_long("categoryCode", TaxonomyNode, code)) is not None:
+        return None, too_long
     category = (
         await TaxonomyNode.filter(code=code, active=True).select_related("department").first()
     )
@@ -424,12 +424,9 @@ async def _validate(actor: Actor, data: FilingData) -> tuple[TaxonomyNode | None
         if problem is not None:
             errors.append(problem)
     boundary = None
-    if data.boundary_code and not fits(Boundary, "code", data.boundary_code):
-        errors.append(
-            FieldError(
-                "boundaryCode", "too_long", f"No code is that long ({len(data.boundary_code)})."
-            )
-        )
+    too_long = jurisdiction.code_too_long("boundaryCode", Boundary, data.boundary_code or "")
+    if too_long is not None:
+        errors.append(too_long)
     elif data.boundary_code:
         boundary = await Boundary.get_or_none(code=data.boundary_code, active=True)
         if boundary is None:

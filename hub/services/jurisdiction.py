@@ -264,6 +264,16 @@ def _explain(
     return f"{subject}: {office.code} ({office.name}) at {matched.kind} {matched.code}.{passed}"
 
 
+def code_too_long(
+    field: str, model: type[TaxonomyNode] | type[Boundary], code: str
+) -> FieldError | None:
+    """The problem with a client's code longer than any row's (the ORM refuses to compare
+    one), or None."""
+    if fits(model, "code", code):
+        return None
+    return FieldError(field, "too_long", f"No code is that long ({len(code)} characters).")
+
+
 async def _validate(
     category_code: str,
     boundary_code: str | None,
@@ -271,12 +281,12 @@ async def _validate(
     longitude: float | None,
 ) -> tuple[TaxonomyNode, Boundary | None]:
     errors = [
-        FieldError(field, "too_long", f"No code is that long ({len(code)} characters).")
+        problem
         for field, code, model in (
             ("categoryCode", category_code, TaxonomyNode),
             ("boundaryCode", boundary_code or "", Boundary),
         )
-        if not fits(model, "code", code)
+        if (problem := code_too_long(field, model, code)) is not None
     ]
     if errors:  # no row has such a code, and the ORM refuses to compare one
         raise DomainError(errors)
