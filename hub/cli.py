@@ -381,8 +381,9 @@ def cmd_routing(settings: Settings, args: argparse.Namespace) -> int:
     else:
         print(
             f"routing model {done.model_id}: learned from {done.examples} routed grievances "
-            f"across {done.departments} departments in {done.seconds:.1f}s; "
-            "every hub process picks it up within seconds"
+            f"across {done.departments} departments in {done.seconds:.1f}s"
+            + (f", {done.note}" if done.note else "")
+            + "; every hub process picks it up within seconds"
         )
     return 0
 

@@ -16,6 +16,10 @@ from urllib.parse import urlsplit
 DEV_SECRET_KEY = "dev-only-secret-key-do-not-use-in-production-0000"  # noqa: S105
 MIN_SECRET_BYTES = 32
 DEFAULT_DATABASE_URL = "sqlite://var/hub.sqlite3"
+# example grievances for the CPGRAMS taxonomy's departments (routing_rules.overlays)
+CPGRAMS_EXAMPLES = (
+    Path(__file__).resolve().parents[1] / "routing_rules" / "overlays" / "cpgrams_examples.yaml"
+)
 
 
 class SettingsError(ValueError):
@@ -88,6 +92,17 @@ def _folder(name: str, raw: str) -> Path | None:
     return path
 
 
+def _file_or_none(name: str, raw: str) -> Path | None:
+    if raw.strip().lower() in ("", "none"):
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_file():
+        raise SettingsError(
+            f"Config '{name}' has value '{raw}'. Must be an existing file, or 'none'."
+        )
+    return path
+
+
 def _redact_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.password:
@@ -120,6 +135,7 @@ class Settings:
     routing_rebuild_hours: int = 24
     routing_history_limit: int = 20000
     lexicon_dir: Path | None = None
+    routing_examples: Path | None = CPGRAMS_EXAMPLES
     # the lifecycle
     default_sla_days: int = 30
     working_day_sla: bool = True
@@ -350,6 +366,14 @@ VARIABLES: tuple[_Var, ...] = (
         "routing_history_limit",
         lambda n, v: _int(n, v, low=10, high=1_000_000),
         "Most recent routed grievances the routing model learns from.",
+    ),
+    _Var(
+        "HUB_ROUTING_EXAMPLES",
+        "routing_examples",
+        _file_or_none,
+        "Seed examples the routing model learns from beside history (YAML: department code"
+        " to example grievances; those of departments the taxonomy lacks are skipped). The"
+        " default is the shipped file for the CPGRAMS taxonomy; 'none' for none.",
     ),
     _Var(
         "HUB_LEXICON_DIR",
@@ -762,6 +786,8 @@ def _show(value: Any) -> str:
         return ",".join(value)
     if isinstance(value, bool):
         return str(value).lower()
+    if isinstance(value, Path) and value.is_relative_to(CPGRAMS_EXAMPLES.parents[2]):
+        return str(value.relative_to(CPGRAMS_EXAMPLES.parents[2]))  # a file the hub ships
     return str(value)
 
 

@@ -8,6 +8,15 @@ keywords. An overlay file adds them without editing the import:
       MPANG: [lpg, gas cylinder, सिलेंडर]   # a department: its top-level categories
       "1345": [cylinder booking]              # a category code: that category
 
+Seed examples are the same idea for the model: grievances written for each
+department from what it does, learned from beside a deployment's history
+(``ranker.seed_examples``):
+
+    version: 1
+    examples:
+      MPANG:
+        - "gas cylinder booked 10 days ago, still not delivered"
+
 Pure code: no database.
 """
 
@@ -15,14 +24,15 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from routing_rules.rules import RuleError, RuleSet
 
 CPGRAMS_KEYWORDS = Path(__file__).with_name("overlays") / "cpgrams_keywords.yaml"
+CPGRAMS_EXAMPLES = Path(__file__).with_name("overlays") / "cpgrams_examples.yaml"
 
 
 class _Overlay(BaseModel):
@@ -31,20 +41,44 @@ class _Overlay(BaseModel):
     keywords: dict[str, list[str]] = Field(default_factory=dict)
 
 
+class _Examples(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int = 1
+    examples: dict[str, list[Annotated[str, StringConstraints(min_length=1)]]] = Field(
+        default_factory=dict
+    )
+
+
 def read_overlay(path: Path) -> dict[str, list[str]]:
+    overlay = _read(path, _Overlay)
+    return {str(code): [str(k) for k in kws] for code, kws in overlay.keywords.items()}
+
+
+def read_examples(path: Path) -> dict[str, list[str]]:
+    """A seed examples file: department code to example grievances. Raises ``RuleError``
+    naming the file, the place in it and the problem."""
+    seeds = _read(path, _Examples)
+    return {str(code): list(texts) for code, texts in seeds.examples.items()}
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _read(path: Path, shape: type[_Model]) -> _Model:
     try:
         raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RuleError([f"{path}: file not found"]) from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+    except IsADirectoryError:
+        raise RuleError([f"{path}: a folder, not a file"]) from None
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
         raise RuleError([f"{path}: not valid YAML: {exc}".replace("\n", " ")]) from None
     try:
-        overlay = _Overlay.model_validate(raw or {})
+        return shape.model_validate(raw or {})
     except ValidationError as exc:
         raise RuleError(
             [f"{path}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
         ) from None
-    return {str(code): [str(k) for k in kws] for code, kws in overlay.keywords.items()}
 
 
 def apply_overlay(rules: RuleSet, overlay: dict[str, list[str]], source: str = "") -> list[str]:

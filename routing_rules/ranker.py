@@ -33,7 +33,7 @@ import math
 import random
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -90,6 +90,7 @@ SPELT_KEPT = 50_000  # words of Indian scripts whose English reading is remember
 TOP_LEAVES = 3  # a department's "best few leaves" score is the mean of this many
 PRIOR_MASS = 20.0  # the tree's wording counts as this many words of a department's history
 NB_SMOOTHING = 0.01  # pseudo-count of every term in every department
+SEED_WEIGHT = 0.03  # a seed example's weight in the regression; a routed grievance's is 1
 MODEL_VERSION = 4
 # version 1 payloads lack the naive Bayes counts (weight 0), versions 1-2 the reference rate,
 # versions 1-3 the rates per quoted department (the global rate stands for every one);
@@ -607,6 +608,24 @@ class Example:
     category: str | None = None
     reference: str = ""
     weight: float = 1.0  # officer corrections count more than a citizen's own choice
+    seed: bool = False  # written for the department (``seed_examples``), not filed
+
+
+def seed_examples(seeds: Mapping[str, Sequence[str]], departments: Iterable[str]) -> list[Example]:
+    """Example grievances written for departments (``overlays.read_examples``), to learn
+    from beside history: they teach the neighbours' vote and the word model as filed
+    grievances do, and count SEED_WEIGHT of one in the regression, where history decides.
+    They carry the knowledge of what a department does that a taxonomy's names and a
+    young deployment's history lack (its schemes, undertakings, offices, everyday words).
+    Those of departments not in ``departments`` are left out; none is cited as a
+    similar grievance, and none teaches how often quoted numbers are right."""
+    wanted = set(departments)
+    return [
+        Example(text, code, weight=SEED_WEIGHT, seed=True)
+        for code in sorted(seeds)
+        if code in wanted
+        for text in seeds[code]
+    ]
 
 
 @dataclass
@@ -717,7 +736,7 @@ class HistoryModel:
         quoted: list[tuple[str, dict[str, float]]] = [
             (e.department, shares)
             for e in examples
-            if (shares := candidates(find_references(e.text, departments, numbers)))
+            if not e.seed and (shares := candidates(find_references(e.text, departments, numbers)))
         ]
         rate = _rate(sum(d in shares for d, shares in quoted), len(quoted))
         return cls(
@@ -740,7 +759,7 @@ class HistoryModel:
             term_counts=np.asarray((onehot @ counts).T.todense()),
             reference_rate=rate,
             reference_rates=_rates(quoted, rate),
-            info={"quoting": len(quoted)},
+            info={"quoting": len(quoted), "seeds": sum(e.seed for e in examples)},
         )
 
     # - use -

@@ -319,9 +319,11 @@ def redis_url() -> Iterator[str]:
         client.close()
 
 
-def run_hub(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_hub(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """The ``hub`` command in a child process, as an operator runs it."""
     return subprocess.run(
         [sys.executable, "-m", "hub.cli", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False,
     )  # fmt: skip

@@ -12,6 +12,7 @@ import httpx
 import numpy as np
 import pytest
 
+from hub.bench.routing import read_rows
 from hub.enums import Action, Channel, GrievanceStatus, Role, UserKind
 from hub.models import (
     Department,
@@ -26,14 +27,18 @@ from hub.runtime import Runtime
 from hub.services import lifecycle, routing
 from hub.services.grievances import FilingData, file_grievance
 from hub.services.taxonomy import load_rule_set
+from routing_rules.cpgrams import read_cpgrams
 from routing_rules.loanwords import Loanwords, sounds
+from routing_rules.overlays import CPGRAMS_EXAMPLES, read_examples
 from routing_rules.ranker import (
+    SEED_WEIGHT,
     Example,
     HistoryModel,
     NodeInfo,
     Router,
     TaxonomyIndex,
     explain,
+    seed_examples,
     weigh,
     with_references,
 )
@@ -537,6 +542,63 @@ def test_a_department_history_never_saw_is_not_outvoted_by_busier_ones(
     model = HistoryModel.train(index, history)
     text = "panchayat office not answering about the road"
     assert Router(index, model).suggest(text).departments[0][0] == "RDPR"
+
+
+def test_seed_examples_teach_what_a_department_does_before_history_does(
+    sample_router: Router,
+) -> None:
+    """History is all city garbage and water; the examples written for the rural
+    department name its scheme, a word neither the tree nor history uses."""
+    index = sample_router.index
+    assert not index.knows("mgnrega")
+    history = [
+        *(Example(f"garbage not collected from house {i}, nobody came", "UDD") for i in range(30)),
+        *(Example(f"no water supply in our street for {i} days", "WSD") for i in range(30)),
+    ]
+    seeds = seed_examples(
+        {
+            "RDPR": ["MGNREGA wages not paid for three months", "mgnrega job card not issued"],
+            "CPGRAMS-ONLY": ["a department this taxonomy does not have"],
+        },
+        index.departments,
+    )
+    assert [e.department for e in seeds] == ["RDPR", "RDPR"]  # the unknown one is skipped
+    assert all(e.seed and e.weight == SEED_WEIGHT and not e.reference for e in seeds)
+    text = "mgnrega wages pending since march"
+    before = Router(index, HistoryModel.train(index, history)).suggest(text).departments
+    assert len({round(p, 6) for _, p in before}) == 1  # no word tells the departments apart
+    model = HistoryModel.train(index, history + seeds)
+    assert model.info["seeds"] == 2
+    routed = Router(index, model).suggest(text)
+    assert routed.departments[0][0] == "RDPR" and routed.departments[0][1] > 0.5
+    assert not any(s.similar for s in routed.suggestions)  # a seed is no grievance to cite
+
+
+def test_a_seed_examples_file_with_problems_is_refused_naming_each(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds.yaml"
+    seeds.write_text("examples:\n  MPANG: ['']\n  DOTEL: gas\ncomment: hi\n", encoding="utf-8")
+    with pytest.raises(RuleError) as refused:
+        read_examples(seeds)
+    assert refused.value.problems == [
+        f"{seeds}: examples.MPANG.0: String should have at least 1 character",
+        f"{seeds}: examples.DOTEL: Input should be a valid list",
+        f"{seeds}: comment: Extra inputs are not permitted",
+    ]
+    seeds.write_text("examples: [", encoding="utf-8")
+    with pytest.raises(RuleError, match="not valid YAML"):
+        read_examples(seeds)
+    with pytest.raises(RuleError, match="a folder, not a file"):
+        read_examples(tmp_path)
+
+
+def test_the_shipped_seed_examples_are_for_cpgrams_departments() -> None:
+    if not CPGRAMS_DIR.is_dir():
+        pytest.skip(f"CPGRAMS data not found at {CPGRAMS_DIR}")
+    seeds = read_examples(CPGRAMS_EXAMPLES)
+    rules = read_cpgrams(CPGRAMS_DIR, detach_orphans=True)
+    filed_with = {r.org for r in read_rows(CPGRAMS_DIR / "grievances_dev.csv")}
+    assert set(seeds) <= {d.code for d in rules.departments} | filed_with
+    assert all(len(texts) >= 15 for texts in seeds.values())
 
 
 def test_model_payload_of_another_version_is_refused() -> None:
@@ -1288,6 +1350,37 @@ async def test_model_is_rebuilt_from_routed_grievances(rt: Runtime, people: Peop
     assert [built.router.index.departments[i] for i in welfare] == ["SWD"]
 
 
+async def test_a_rebuild_learns_from_the_deployments_seed_examples(
+    rt: Runtime, people: People, tmp_path: Path
+) -> None:
+    for i in range(12):
+        await file_grievance(
+            rt,
+            people.actor(people.asha),
+            FilingData(
+                description=f"The tanker skipped our street again, day {i}",
+                channel=Channel.WEB,
+                category_code="WSD-WS-NOW-AREA",
+            ),
+        )
+    seeds = tmp_path / "seeds.yaml"
+    seeds.write_text(
+        "examples:\n  RDPR: [MGNREGA wages not paid, mgnrega job card pending]\n"
+        "  DOTEL: [a CPGRAMS department this deployment does not have]\n",
+        encoding="utf-8",
+    )
+    done = await routing.rebuild_model(1000, settings=replace(rt.settings, routing_examples=seeds))
+    assert done.model_id is not None and done.examples == 12  # grievances, not seeds
+    assert done.note == f"with 2 seed examples from {seeds}"
+    answer = await routing.suggest("mgnrega wages")
+    assert answer.suggestions[0].suggestion.department == "RDPR"
+    # a broken file costs the seeds, not the model
+    seeds.write_text("examples: [", encoding="utf-8")
+    done = await routing.rebuild_model(1000, settings=replace(rt.settings, routing_examples=seeds))
+    assert done.model_id is not None
+    assert done.note.startswith(f"seed examples not used: {seeds}: not valid YAML")
+
+
 async def test_the_english_word_list_is_read_with_the_index_not_by_a_citizens_text(
     rt: Runtime,
 ) -> None:
@@ -1415,12 +1508,13 @@ def test_routing_quality_on_real_cpgrams_grievances_does_not_regress() -> None:
         "--eval",
         labelled,
         "--json",
+        timeout=300,  # five models, each learning from 1,410 seed examples too
     )
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])
-    assert figures["method"] == "5-fold cross-validation"
+    assert figures["method"] == "5-fold cross-validation" and figures["seed_examples"] == 1410
     assert figures["tree_only"]["top1"] >= 0.38 and figures["tree_only"]["top3"] >= 0.54
-    assert figures["top1"] >= 0.55 and figures["top3"] >= 0.70
+    assert figures["top1"] >= 0.56 and figures["top3"] >= 0.70
     # the category the citizen picked, among the hub's first suggestions
     assert figures["categorised"] >= 480 and figures["category_top1"] >= 0.13
 

@@ -25,6 +25,9 @@ def test_defaults_are_the_embedded_dev_setup() -> None:
     assert settings.redis_url is None
     assert (settings.host, settings.port) == ("127.0.0.1", 8000)
     assert settings.dev_auth_enabled and settings.graphiql_enabled
+    # the shipped seed examples (for the CPGRAMS taxonomy's departments); 'none' turns them off
+    assert settings.routing_examples is not None and settings.routing_examples.is_file()
+    assert load_settings({"HUB_ROUTING_EXAMPLES": "none"}).routing_examples is None
 
 
 @pytest.mark.parametrize(
@@ -41,6 +44,7 @@ def test_defaults_are_the_embedded_dev_setup() -> None:
         ({"HUB_REGISTRATION_FORMAT": "{state}-{nope}"}, "Config 'HUB_REGISTRATION_FORMAT'"),
         ({"HUB_REGISTRATION_FORMAT": "{state}-{year}"}, "Must contain {seq}"),
         ({"HUB_LEXICON_DIR": "/no/such/folder"}, "'/no/such/folder'. Must be an existing folder."),
+        ({"HUB_ROUTING_EXAMPLES": "/no/such.yaml"}, "Must be an existing file, or 'none'."),
     ],
 )
 def test_a_bad_value_names_the_variable_and_the_value(env: dict[str, str], expected: str) -> None:

@@ -72,6 +72,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     routing.add_argument(
         "--no-keywords", action="store_true", help="without the shipped CPGRAMS keyword overlay"
     )
+    routing.add_argument(
+        "--no-examples",
+        action="store_true",
+        help="train without the shipped CPGRAMS seed examples (with --train)",
+    )
     routing.add_argument("--json", action="store_true", help="(the last line is always JSON)")
     routing.set_defaults(bench_run=_run_routing)
 
@@ -100,13 +105,14 @@ def _run_filing(settings: Settings, args: argparse.Namespace) -> int:
 
 def _run_routing(settings: Settings, args: argparse.Namespace) -> int:
     from hub.bench.routing import RoutingOptions, run_routing
-    from routing_rules.overlays import CPGRAMS_KEYWORDS
+    from routing_rules.overlays import CPGRAMS_EXAMPLES, CPGRAMS_KEYWORDS
 
     options = RoutingOptions(
         taxonomy_dir=args.taxonomy_dir,
         eval_csv=args.eval,
         train_csv=args.train,
         keywords=None if args.no_keywords else CPGRAMS_KEYWORDS,
+        examples=None if args.no_examples else CPGRAMS_EXAMPLES,
         folds=args.folds,
     )
     return run_routing(options)

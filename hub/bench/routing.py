@@ -25,7 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from routing_rules.cpgrams import read_cpgrams
-from routing_rules.overlays import CPGRAMS_KEYWORDS, apply_overlay, read_overlay
+from routing_rules.overlays import (
+    CPGRAMS_EXAMPLES,
+    CPGRAMS_KEYWORDS,
+    apply_overlay,
+    read_examples,
+    read_overlay,
+)
 from routing_rules.ranker import (
     Example,
     HistoryModel,
@@ -33,6 +39,7 @@ from routing_rules.ranker import (
     Router,
     TaxonomyIndex,
     field_labels,
+    seed_examples,
 )
 from routing_rules.rules import RuleError, RuleSet
 
@@ -45,6 +52,7 @@ class RoutingOptions:
     eval_csv: Path
     train_csv: Path | None = None
     keywords: Path | None = CPGRAMS_KEYWORDS
+    examples: Path | None = CPGRAMS_EXAMPLES  # seed examples, learned from with --train
     folds: int = 5
     seed: int = 7
 
@@ -348,6 +356,11 @@ def run_routing(options: RoutingOptions) -> int:
         rules = read_cpgrams(options.taxonomy_dir, detach_orphans=True)
         if options.keywords is not None:
             apply_overlay(rules, read_overlay(options.keywords), str(options.keywords))
+        seeds = (
+            read_examples(options.examples)
+            if options.examples is not None and options.train_csv is not None
+            else {}
+        )
         read_s = time.perf_counter() - started
     except RuleError as exc:
         print("\n".join(exc.problems), file=sys.stderr)
@@ -388,7 +401,14 @@ def run_routing(options: RoutingOptions) -> int:
     _line("tree only", tree)
     result: dict[str, Any] = {"model": "tree", **tree.as_dict()}
     if train_rows:
-        trained, detail = _trained(index, train_rows, eval_rows, filed, options)
+        seeded = seed_examples(seeds, index.departments)
+        if seeded:
+            print(
+                f"seed examples: {len(seeded)} for "
+                f"{len({e.department for e in seeded})} departments, from {options.examples}",
+                file=out,
+            )
+        trained, detail = _trained(index, train_rows, eval_rows, filed, seeded, options)
         _line(f"trained ({detail['method']})", trained)
         result = {"model": "trained", **trained.as_dict(), **detail}
     result |= {
@@ -414,6 +434,7 @@ def _trained(
     train_rows: list[Row],
     eval_rows: list[Row],
     filed: dict[tuple[str, str], str],
+    seeded: list[Example],
     options: RoutingOptions,
 ) -> tuple[Scores, dict[str, Any]]:
     taught = examples(train_rows, filed)
@@ -433,6 +454,7 @@ def _trained(
     for fold in folds:
         held = {row.key for row in fold}
         learn = [e for row, e in zip(train_rows, taught, strict=True) if row.key not in held]
+        learn += seeded
         started = time.perf_counter()
         model = HistoryModel.train(index, learn, seed=options.seed)
         train_s += time.perf_counter() - started
@@ -440,6 +462,7 @@ def _trained(
     return summarise(outcomes), {
         "method": method,
         "train_s": round(train_s / len(folds), 3),
+        "seed_examples": len(seeded),
     }
 
 

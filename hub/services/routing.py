@@ -18,6 +18,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tortoise.expressions import Q
@@ -28,6 +29,7 @@ from hub.errors import DomainError
 from hub.models import Department, Grievance, GrievanceEvent, RoutingModel, TaxonomyNode
 from hub.services import jurisdiction, taxonomy
 from hub.settings import Settings
+from routing_rules.overlays import read_examples
 from routing_rules.ranker import (
     Example,
     HistoryModel,
@@ -38,6 +40,7 @@ from routing_rules.ranker import (
     TaxonomyIndex,
     explain,
     field_labels,
+    seed_examples,
 )
 from routing_rules.references import format_pattern
 from routing_rules.rules import RuleError
@@ -440,10 +443,20 @@ async def rebuild_model(
             note="fewer than 10 routed grievances: routing uses the taxonomy alone",
         )
     built = await current_router(fresh=True)
+    path = settings.routing_examples if settings is not None else None
+    note = ""
+    try:
+        seeds = await asyncio.to_thread(_seeds, path) if path is not None else {}
+    except RuleError as exc:  # the model is still worth training: say why it has no seeds
+        logger.warning("seed examples not used: %s", "; ".join(exc.problems))
+        seeds, note = {}, f"seed examples not used: {exc.problems[0]}"
+    seeded = seed_examples(seeds, built.router.index.departments)
+    if seeded and not note:
+        note = f"with {len(seeded)} seed examples from {path}"
     model = await asyncio.to_thread(
         functools.partial(HistoryModel.train, numbers=own_numbers(settings)),
         built.router.index,
-        examples,
+        examples + seeded,
     )
     model.info = {**model.info, "generation": built.generation}
     row = await RoutingModel.create(examples=len(examples), payload=model.to_payload())
@@ -451,7 +464,25 @@ async def rebuild_model(
     if stale:
         await RoutingModel.filter(id__in=[m.id for m in stale]).delete()
     await current_router(fresh=True)
-    return Rebuilt(row.id, len(examples), len(model.departments), time.perf_counter() - started)
+    return Rebuilt(
+        row.id, len(examples), len(model.departments), time.perf_counter() - started, note
+    )
+
+
+_read_seeds: dict[tuple[str, int, int], dict[str, list[str]]] = {}
+
+
+def _seeds(path: Path) -> dict[str, list[str]]:
+    """The seed examples file, read again only when it changed."""
+    try:
+        stat = path.stat()
+    except OSError:
+        raise RuleError([f"{path}: file not found"]) from None
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if key not in _read_seeds:
+        _read_seeds.clear()
+        _read_seeds[key] = read_examples(path)
+    return _read_seeds[key]
 
 
 # -- deciding --------------------------------------------------------------------------
