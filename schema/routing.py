@@ -138,10 +138,14 @@ class CategorisePayload:
 @strawberry.type
 class RoutingModelPayload:
     model_id: int | None
-    examples: int
+    examples: int = strawberry.field(
+        description="Routed grievances the model learned from (seed examples not counted)."
+    )
     departments: int
     seconds: float
-    note: str
+    note: str = strawberry.field(
+        description="Why no model was built, or what else it learned from (seed examples)."
+    )
     errors: list[UserError]
 
 
