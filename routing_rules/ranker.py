@@ -90,6 +90,7 @@ SPELT_KEPT = 50_000  # words of Indian scripts whose English reading is remember
 TOP_LEAVES = 3  # a department's "best few leaves" score is the mean of this many
 PRIOR_MASS = 20.0  # the tree's wording counts as this many words of a department's history
 NB_SMOOTHING = 0.01  # pseudo-count of every term in every department
+LEARNED_WITH_SEEDS = "seeds"  # a learned word's node when the model learned from seeds too
 SEED_WEIGHT = 0.03  # a seed example's weight in the regression; a routed grievance's is 1
 MODEL_VERSION = 4
 # version 1 payloads lack the naive Bayes counts (weight 0), versions 1-2 the reference rate,
@@ -657,6 +658,7 @@ class HistoryModel:
     reference_rates: dict[str, float] = field(default_factory=dict)
     _common: dict[str, dict[str, float]] | None = field(default=None, init=False, repr=False)
     _count_totals: FloatArray | None = field(default=None, init=False, repr=False)
+    _citable: npt.NDArray[np.bool_] | None = field(default=None, init=False, repr=False)
 
     # - training -
 
@@ -774,10 +776,27 @@ class HistoryModel:
             (values, (np.zeros(len(cols), dtype=np.int64), cols)), shape=(1, len(self.vocab))
         )
 
-    def neighbours(self, vector: sparse.csr_matrix, k: int = NEIGHBOURS) -> list[tuple[int, float]]:
+    def neighbours(
+        self, vector: sparse.csr_matrix, k: int = NEIGHBOURS, *, citable: bool = False
+    ) -> list[tuple[int, float]]:
+        """The k examples most like the text (cosine above 0), nearest first. ``citable``:
+        only grievances that can be cited or name a category, so seed examples (which do
+        neither) take no place from them."""
         sims = (self.example_rows @ vector.T).toarray().ravel()
         if not sims.size:
             return []
+        if citable:
+            if self._citable is None:
+                self._citable = np.array(
+                    [
+                        bool(ref) or cat is not None
+                        for ref, cat in zip(
+                            self.example_references, self.example_categories, strict=True
+                        )
+                    ],
+                    dtype=bool,
+                )
+            sims = np.where(self._citable, sims, 0.0)
         k = min(k, sims.size)
         top = np.argpartition(-sims, k - 1)[:k]
         return sorted(((int(i), float(sims[i])) for i in top if sims[i] > 0), key=lambda p: -p[1])
@@ -1171,7 +1190,8 @@ class Router:
             return self._tree_only(tree), leaf_scores, weights, used, near
         else:
             vector = self.model.vector(weights)
-            near = self.model.neighbours(vector)
+            near = self.model.neighbours(vector)  # every example votes for its department
+            cited = self.model.neighbours(vector, citable=True)
             model_tree = TreeScores(
                 leaf_scores,
                 *(
@@ -1185,7 +1205,7 @@ class Router:
             logits[self._model_cols] = self.model.logits(vector, model_tree, near, bayes)
             logits[self._retired] = -1e9  # deactivated since the model was trained
         probs = _softmax(logits) if weights else np.zeros(len(self.departments))
-        return probs, leaf_scores, weights, used, near
+        return probs, leaf_scores, weights, used, cited
 
     def _tree_only(self, tree: FloatArray) -> FloatArray:
         """Department probabilities from the tree's wording alone (STRONG_MATCHES,
@@ -1283,9 +1303,11 @@ class Router:
         common: dict[str, float] = {}
         similar: list[str] = []
         learned: list[str] = []
+        seeded = False
         if self.model is not None and code in self.model.departments:
             col = self.model.departments.index(code)
             learned = self.model.learned_words(weights, code)
+            seeded = bool(self.model.info.get("seeds"))
             votes: dict[str, float] = {}
             for i, sim in near:
                 if self.model.example_departments[i] == col:
@@ -1307,7 +1329,7 @@ class Router:
                 word=next((t.word for t in used if t.term == w), w),
                 term=w,
                 source="learned",
-                node="",
+                node=LEARNED_WITH_SEEDS if seeded else "",
             )
             for w in learned
         )
@@ -1392,9 +1414,14 @@ def explain(suggestion: Suggestion, names: dict[str, str] | None = None) -> str:
             continue
         source = "an input field" if m.source == "field" else m.source
         parts.append(f"'{m.word}'{how} matched {source} of {node}")
-    learned = [m.word for m in suggestion.matches if m.source == "learned"]
+    learned = [m for m in suggestion.matches if m.source == "learned"]
     if learned:
-        parts.append(f"routed grievances taught: {', '.join(repr(w) for w in learned)}")
+        who = (
+            "routed grievances and seed examples taught"
+            if any(m.node == LEARNED_WITH_SEEDS for m in learned)
+            else "routed grievances taught"
+        )
+        parts.append(f"{who}: {', '.join(repr(m.word) for m in learned)}")
     worded = any(m.source in ("name", "keyword", "synonym", "field") for m in suggestion.matches)
     if suggestion.category and not worded:
         parts.append(

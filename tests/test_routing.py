@@ -572,6 +572,24 @@ def test_seed_examples_teach_what_a_department_does_before_history_does(
     routed = Router(index, model).suggest(text)
     assert routed.departments[0][0] == "RDPR" and routed.departments[0][1] > 0.5
     assert not any(s.similar for s in routed.suggestions)  # a seed is no grievance to cite
+    # words the model learned from seeds are not said to come from routed grievances
+    assert "routed grievances taught:" not in explain(routed.suggestions[0])
+
+
+def test_seed_examples_take_no_place_from_the_grievances_a_suggestion_cites(
+    sample_router: Router,
+) -> None:
+    index = sample_router.index
+    history = [
+        Example(f"BWSSB tanker did not come to block {i}", "WSD", "WSD-WS-NOW-AREA", f"R{i}")
+        for i in range(12)
+    ]
+    seeds = seed_examples({"WSD": ["bwssb tanker did not come"] * 30}, index.departments)
+    top = Router(index, HistoryModel.train(index, history + seeds)).suggest(
+        "bwssb tanker did not come"
+    )
+    assert top.suggestions[0].category == "WSD-WS-NOW-AREA"  # the grievances' category
+    assert top.suggestions[0].similar and top.suggestions[0].similar[0].startswith("R")
 
 
 def test_a_seed_examples_file_with_problems_is_refused_naming_each(tmp_path: Path) -> None:
