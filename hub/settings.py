@@ -92,10 +92,12 @@ def _folder(name: str, raw: str) -> Path | None:
     return path
 
 
-def _file_or_none(name: str, raw: str) -> Path | None:
-    if raw.strip().lower() in ("", "none"):
+def _examples_file(name: str, raw: str) -> Path | None:
+    if raw.strip().lower() == "none":
         return None
-    path = Path(raw).expanduser()
+    if not raw.strip():
+        return CPGRAMS_EXAMPLES  # set but empty: as if unset
+    path = Path(raw).expanduser().resolve()
     if not path.is_file():
         raise SettingsError(
             f"Config '{name}' has value '{raw}'. Must be an existing file, or 'none'."
@@ -370,10 +372,12 @@ VARIABLES: tuple[_Var, ...] = (
     _Var(
         "HUB_ROUTING_EXAMPLES",
         "routing_examples",
-        _file_or_none,
+        _examples_file,
         "Seed examples the routing model learns from beside history (YAML: department code"
         " to example grievances; those of departments the taxonomy lacks are skipped). The"
-        " default is the shipped file for the CPGRAMS taxonomy; 'none' for none.",
+        " default is the shipped file for the CPGRAMS taxonomy; 'none' for none. A model is"
+        " trained once there are 10 routed grievances.",
+        default_text="the shipped CPGRAMS file",
     ),
     _Var(
         "HUB_LEXICON_DIR",
@@ -786,8 +790,6 @@ def _show(value: Any) -> str:
         return ",".join(value)
     if isinstance(value, bool):
         return str(value).lower()
-    if isinstance(value, Path) and value.is_relative_to(CPGRAMS_EXAMPLES.parents[2]):
-        return str(value.relative_to(CPGRAMS_EXAMPLES.parents[2]))  # a file the hub ships
     return str(value)
 
 

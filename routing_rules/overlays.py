@@ -24,29 +24,46 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 from routing_rules.rules import RuleError, RuleSet
+from routing_rules.text import UniqueKeys
 
 CPGRAMS_KEYWORDS = Path(__file__).with_name("overlays") / "cpgrams_keywords.yaml"
 CPGRAMS_EXAMPLES = Path(__file__).with_name("overlays") / "cpgrams_examples.yaml"
 
 
+MAX_FILE_BYTES = 20_000_000  # an overlay or seed file larger than this is refused unread
+
+
 class _Overlay(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    version: int = 1
+    version: Literal[1] = 1
     keywords: dict[str, list[str]] = Field(default_factory=dict)
+
+
+_Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
 class _Examples(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    version: int = 1
-    examples: dict[str, list[Annotated[str, StringConstraints(min_length=1)]]] = Field(
-        default_factory=dict
-    )
+    version: Literal[1] = 1
+    examples: dict[str, list[_Text]] = Field(default_factory=dict)
+
+    @field_validator("examples", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return {} if value is None else value  # "examples:" and nothing under it
 
 
 def read_overlay(path: Path) -> dict[str, list[str]]:
@@ -66,19 +83,42 @@ _Model = TypeVar("_Model", bound=BaseModel)
 
 def _read(path: Path, shape: type[_Model]) -> _Model:
     try:
-        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise RuleError([f"{path}: {size:,} bytes; a file may hold {MAX_FILE_BYTES:,}"])
+        loader = UniqueKeys(path.read_text(encoding="utf-8"))
+        try:
+            raw, top, repeated = loader.document()
+        finally:
+            loader.dispose()
+    except RuleError:
+        raise  # (a ValueError too)
     except FileNotFoundError:
         raise RuleError([f"{path}: file not found"]) from None
     except IsADirectoryError:
         raise RuleError([f"{path}: a folder, not a file"]) from None
-    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
+    except OSError as exc:  # no permission, an unreadable device
+        raise RuleError([f"{path}: cannot be read: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise RuleError([f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
         raise RuleError([f"{path}: not valid YAML: {exc}".replace("\n", " ")]) from None
+    sections = ", ".join(f"'{name}'" for name in shape.model_fields)
+    if raw is not None and not isinstance(raw, dict):
+        raise RuleError([f"{path}: expected a mapping of {sections}"])
+    problems = [
+        f"{path}: {key} (line {line}): listed twice; give it one list"
+        for key, line in (*top, *repeated)
+    ]
     try:
-        return shape.model_validate(raw or {})
+        model = shape.model_validate(raw or {})
     except ValidationError as exc:
-        raise RuleError(
-            [f"{path}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        ) from None
+        problems += [
+            f"{path}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        ]
+    if problems:
+        raise RuleError(problems)
+    return model
 
 
 def apply_overlay(rules: RuleSet, overlay: dict[str, list[str]], source: str = "") -> list[str]:

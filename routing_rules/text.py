@@ -350,7 +350,7 @@ Signature = tuple[tuple[str, int, int], ...]  # (file, mtime ns, size) of each l
 LEXICON_KEYS = ("version", "words")
 
 
-class _UniqueKeys(yaml.SafeLoader):
+class UniqueKeys(yaml.SafeLoader):
     """YAML keeps the last of two equal keys without a word: a lexicon that lists a word
     twice would lose one meaning unseen, so the duplicates are collected instead."""
 
@@ -422,7 +422,7 @@ def read_lexicons(*paths: Path) -> Lexicon:
 def _lexicon_entries(file: Path, problems: list[str]) -> list[tuple[str, tuple[str, ...]]]:
     """One file's words and their English words; its problems go to ``problems``."""
     try:
-        loader = _UniqueKeys(file.read_text(encoding="utf-8"))
+        loader = UniqueKeys(file.read_text(encoding="utf-8"))
         try:
             raw, top, repeated = loader.document()
         finally:

@@ -144,7 +144,8 @@ class RoutingModelPayload:
     departments: int
     seconds: float
     note: str = strawberry.field(
-        description="Why no model was built, or what else it learned from (seed examples)."
+        description="Why no model was built; or which seed examples it learned from, which"
+        " it skipped (departments the taxonomy lacks) and why a seed file was not used."
     )
     errors: list[UserError]
 

@@ -607,6 +607,33 @@ def test_a_seed_examples_file_with_problems_is_refused_naming_each(tmp_path: Pat
         read_examples(seeds)
     with pytest.raises(RuleError, match="a folder, not a file"):
         read_examples(tmp_path)
+    seeds.write_text("version: 2\nexamples:\n  MPANG: [gas]\n  MPANG: ['   ']\n", encoding="utf-8")
+    with pytest.raises(RuleError) as refused:
+        read_examples(seeds)
+    assert refused.value.problems == [
+        f"{seeds}: MPANG (line 4): listed twice; give it one list",  # YAML would keep one
+        f"{seeds}: version: Input should be 1",
+        f"{seeds}: examples.MPANG.0: String should have at least 1 character",
+    ]
+    seeds.write_text("- gas cylinder not delivered\n", encoding="utf-8")
+    with pytest.raises(RuleError) as refused:
+        read_examples(seeds)
+    assert refused.value.problems == [f"{seeds}: expected a mapping of 'version', 'examples'"]
+    seeds.write_text("version: 1\nexamples:\n", encoding="utf-8")
+    assert read_examples(seeds) == {}
+
+
+def test_a_seed_examples_file_too_large_is_refused_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from routing_rules import overlays
+
+    monkeypatch.setattr(overlays, "MAX_FILE_BYTES", 100)
+    seeds = tmp_path / "seeds.yaml"
+    seeds.write_text("examples:\n  MPANG: [" + "gas, " * 40 + "gas]\n", encoding="utf-8")
+    with pytest.raises(RuleError) as refused:
+        read_examples(seeds)
+    assert refused.value.problems == [f"{seeds}: 225 bytes; a file may hold 100"]
 
 
 def test_the_shipped_seed_examples_are_for_cpgrams_departments() -> None:
@@ -1389,7 +1416,10 @@ async def test_a_rebuild_learns_from_the_deployments_seed_examples(
     )
     done = await routing.rebuild_model(1000, settings=replace(rt.settings, routing_examples=seeds))
     assert done.model_id is not None and done.examples == 12  # grievances, not seeds
-    assert done.note == f"with 2 seed examples from {seeds}"
+    assert done.note == (
+        f"with 2 seed examples from {seeds}; "
+        "seed examples of departments the taxonomy lacks skipped: DOTEL"
+    )
     answer = await routing.suggest("mgnrega wages")
     assert answer.suggestions[0].suggestion.department == "RDPR"
     # a broken file costs the seeds, not the model
@@ -1397,6 +1427,10 @@ async def test_a_rebuild_learns_from_the_deployments_seed_examples(
     done = await routing.rebuild_model(1000, settings=replace(rt.settings, routing_examples=seeds))
     assert done.model_id is not None
     assert done.note.startswith(f"seed examples not used: {seeds}: not valid YAML")
+    # the shipped file is for the CPGRAMS taxonomy: the sample's departments have none
+    done = await routing.rebuild_model(1000, settings=rt.settings)
+    shipped = rt.settings.routing_examples
+    assert done.note == f"no seed example in {shipped} is for a department of this taxonomy"
 
 
 async def test_the_english_word_list_is_read_with_the_index_not_by_a_citizens_text(

@@ -28,6 +28,7 @@ def test_defaults_are_the_embedded_dev_setup() -> None:
     # the shipped seed examples (for the CPGRAMS taxonomy's departments); 'none' turns them off
     assert settings.routing_examples is not None and settings.routing_examples.is_file()
     assert load_settings({"HUB_ROUTING_EXAMPLES": "none"}).routing_examples is None
+    assert load_settings({"HUB_ROUTING_EXAMPLES": ""}).routing_examples == settings.routing_examples
 
 
 @pytest.mark.parametrize(

@@ -444,15 +444,24 @@ async def rebuild_model(
         )
     built = await current_router(fresh=True)
     path = settings.routing_examples if settings is not None else None
-    note = ""
+    notes = []
     try:
         seeds = await asyncio.to_thread(_seeds, path) if path is not None else {}
     except RuleError as exc:  # the model is still worth training: say why it has no seeds
         logger.warning("seed examples not used: %s", "; ".join(exc.problems))
-        seeds, note = {}, f"seed examples not used: {exc.problems[0]}"
+        seeds = {}
+        notes.append(f"seed examples not used: {exc.problems[0]}")
     seeded = seed_examples(seeds, built.router.index.departments)
-    if seeded and not note:
-        note = f"with {len(seeded)} seed examples from {path}"
+    if seeded:
+        notes.append(f"with {len(seeded)} seed examples from {path}")
+    if seeds and not seeded:
+        notes.append(f"no seed example in {path} is for a department of this taxonomy")
+    elif lacking := sorted(set(seeds) - {e.department for e in seeded}):
+        shown = ", ".join(lacking[:5]) + (
+            f" and {len(lacking) - 5} more" if len(lacking) > 5 else ""
+        )
+        notes.append(f"seed examples of departments the taxonomy lacks skipped: {shown}")
+    note = "; ".join(notes)
     model = await asyncio.to_thread(
         functools.partial(HistoryModel.train, numbers=own_numbers(settings)),
         built.router.index,
@@ -477,12 +486,14 @@ def _seeds(path: Path) -> dict[str, list[str]]:
     try:
         stat = path.stat()
     except OSError:
-        raise RuleError([f"{path}: file not found"]) from None
+        return read_examples(path)  # it names the problem
     key = (str(path), stat.st_mtime_ns, stat.st_size)
-    if key not in _read_seeds:
+    seeds = _read_seeds.get(key)
+    if seeds is None:
+        seeds = read_examples(path)
         _read_seeds.clear()
-        _read_seeds[key] = read_examples(path)
-    return _read_seeds[key]
+        _read_seeds[key] = seeds
+    return seeds
 
 
 # -- deciding --------------------------------------------------------------------------
