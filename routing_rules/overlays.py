@@ -26,7 +26,6 @@ import dataclasses
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -37,7 +36,7 @@ from pydantic import (
 )
 
 from routing_rules.rules import RuleError, RuleSet
-from routing_rules.text import UniqueKeys
+from routing_rules.text import read_yaml
 
 CPGRAMS_KEYWORDS = Path(__file__).with_name("overlays") / "cpgrams_keywords.yaml"
 CPGRAMS_EXAMPLES = Path(__file__).with_name("overlays") / "cpgrams_examples.yaml"
@@ -82,27 +81,7 @@ _Model = TypeVar("_Model", bound=BaseModel)
 
 
 def _read(path: Path, shape: type[_Model]) -> _Model:
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise RuleError([f"{path}: {size:,} bytes; a file may hold {MAX_FILE_BYTES:,}"])
-        loader = UniqueKeys(path.read_text(encoding="utf-8"))
-        try:
-            raw, top, repeated = loader.document()
-        finally:
-            loader.dispose()
-    except RuleError:
-        raise  # (a ValueError too)
-    except FileNotFoundError:
-        raise RuleError([f"{path}: file not found"]) from None
-    except IsADirectoryError:
-        raise RuleError([f"{path}: a folder, not a file"]) from None
-    except OSError as exc:  # no permission, an unreadable device
-        raise RuleError([f"{path}: cannot be read: {exc.strerror or exc}"]) from None
-    except UnicodeDecodeError as exc:
-        raise RuleError([f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
-    except (yaml.YAMLError, ValueError, RecursionError) as exc:
-        raise RuleError([f"{path}: not valid YAML: {exc}".replace("\n", " ")]) from None
+    raw, top, repeated = read_yaml(path, MAX_FILE_BYTES)
     sections = ", ".join(f"'{name}'" for name in shape.model_fields)
     if raw is not None and not isinstance(raw, dict):
         raise RuleError([f"{path}: expected a mapping of {sections}"])

@@ -381,6 +381,33 @@ class UniqueKeys(yaml.SafeLoader):
         return raw, top, rest
 
 
+def read_yaml(
+    file: Path, limit: int | None = None
+) -> tuple[Any, list[tuple[Any, int]], list[tuple[Any, int]]]:
+    """A YAML file's document and its repeated keys (``UniqueKeys.document``). Raises
+    ``RuleError`` naming the file and what kept it from being read; ``limit``: bytes
+    past which it is refused unread."""
+    try:
+        size = file.stat().st_size
+        if limit is not None and size > limit:
+            raise RuleError([f"{file}: {size:,} bytes; a file may hold {limit:,}"])
+        loader = UniqueKeys(file.read_text(encoding="utf-8"))
+        try:
+            return loader.document()
+        finally:
+            loader.dispose()
+    except RuleError:
+        raise  # (a ValueError too)
+    except FileNotFoundError:
+        raise RuleError([f"{file}: file not found"]) from None
+    except OSError as exc:  # a folder of that name, no permission: a problem, not a crash
+        raise RuleError([f"{file}: cannot be read: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise RuleError([f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:  # a date like 2023-02-30
+        raise RuleError([f"{file}: not valid YAML: {exc}".replace("\n", " ")]) from None
+
+
 def lexicon_files(path: Path) -> list[Path]:
     """A lexicon file, or the ``*.yaml`` lexicons of a folder."""
     return sorted(path.glob("*.yaml")) if path.is_dir() else [path]
@@ -422,22 +449,9 @@ def read_lexicons(*paths: Path) -> Lexicon:
 def _lexicon_entries(file: Path, problems: list[str]) -> list[tuple[str, tuple[str, ...]]]:
     """One file's words and their English words; its problems go to ``problems``."""
     try:
-        loader = UniqueKeys(file.read_text(encoding="utf-8"))
-        try:
-            raw, top, repeated = loader.document()
-        finally:
-            loader.dispose()
-    except FileNotFoundError:
-        problems.append(f"{file}: file not found")
-        return []
-    except OSError as exc:  # a folder of that name, no permission: a problem, not a crash
-        problems.append(f"{file}: cannot be read: {exc.strerror or exc}")
-        return []
-    except UnicodeDecodeError as exc:
-        problems.append(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})")
-        return []
-    except (yaml.YAMLError, ValueError, RecursionError) as exc:  # a date like 2023-02-30
-        problems.append(f"{file}: not valid YAML: {exc}".replace("\n", " "))
+        raw, top, repeated = read_yaml(file)
+    except RuleError as exc:
+        problems.extend(exc.problems)
         return []
     entries = raw.get("words") if isinstance(raw, dict) else None
     if not isinstance(entries, dict):

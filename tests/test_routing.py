@@ -605,7 +605,7 @@ def test_a_seed_examples_file_with_problems_is_refused_naming_each(tmp_path: Pat
     seeds.write_text("examples: [", encoding="utf-8")
     with pytest.raises(RuleError, match="not valid YAML"):
         read_examples(seeds)
-    with pytest.raises(RuleError, match="a folder, not a file"):
+    with pytest.raises(RuleError, match="cannot be read: Is a directory"):
         read_examples(tmp_path)
     seeds.write_text("version: 2\nexamples:\n  MPANG: [gas]\n  MPANG: ['   ']\n", encoding="utf-8")
     with pytest.raises(RuleError) as refused:
