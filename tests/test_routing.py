@@ -1398,16 +1398,7 @@ async def test_model_is_rebuilt_from_routed_grievances(rt: Runtime, people: Peop
 async def test_a_rebuild_learns_from_the_deployments_seed_examples(
     rt: Runtime, people: People, tmp_path: Path
 ) -> None:
-    for i in range(12):
-        await file_grievance(
-            rt,
-            people.actor(people.asha),
-            FilingData(
-                description=f"The tanker skipped our street again, day {i}",
-                channel=Channel.WEB,
-                category_code="WSD-WS-NOW-AREA",
-            ),
-        )
+    await _train_on_water_grievances(rt, people)  # 12 routed grievances, no seeds
     seeds = tmp_path / "seeds.yaml"
     seeds.write_text(
         "examples:\n  RDPR: [MGNREGA wages not paid, mgnrega job card pending]\n"
