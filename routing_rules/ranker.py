@@ -776,13 +776,17 @@ class HistoryModel:
             (values, (np.zeros(len(cols), dtype=np.int64), cols)), shape=(1, len(self.vocab))
         )
 
+    def similarities(self, vector: sparse.csr_matrix) -> FloatArray:
+        """The text's cosine with every example (``neighbours`` reads them)."""
+        sims: FloatArray = (self.example_rows @ vector.T).toarray().ravel()
+        return sims
+
     def neighbours(
-        self, vector: sparse.csr_matrix, k: int = NEIGHBOURS, *, citable: bool = False
+        self, sims: FloatArray, k: int = NEIGHBOURS, *, citable: bool = False
     ) -> list[tuple[int, float]]:
         """The k examples most like the text (cosine above 0), nearest first. ``citable``:
         only grievances that can be cited or name a category, so seed examples (which do
         neither) take no place from them."""
-        sims = (self.example_rows @ vector.T).toarray().ravel()
         if not sims.size:
             return []
         if citable:
@@ -1190,8 +1194,9 @@ class Router:
             return self._tree_only(tree), leaf_scores, weights, used, near
         else:
             vector = self.model.vector(weights)
-            near = self.model.neighbours(vector)  # every example votes for its department
-            cited = self.model.neighbours(vector, citable=True)
+            sims = self.model.similarities(vector)
+            near = self.model.neighbours(sims)  # every example votes for its department
+            cited = self.model.neighbours(sims, citable=True)
             model_tree = TreeScores(
                 leaf_scores,
                 *(
