@@ -92,11 +92,12 @@ PRIOR_MASS = 20.0  # the tree's wording counts as this many words of a departmen
 NB_SMOOTHING = 0.01  # pseudo-count of every term in every department
 LEARNED_WITH_SEEDS = "seeds"  # a learned word's node when the model learned from seeds too
 SEED_WEIGHT = 0.03  # a seed example's weight in the regression; a routed grievance's is 1
-MODEL_VERSION = 4
+MODEL_VERSION = 5
 # version 1 payloads lack the naive Bayes counts (weight 0), versions 1-2 the reference rate,
 # versions 1-3 the rates per quoted department (the global rate stands for every one);
-# a payload without the weight of the department's own name gives it none
-READABLE_VERSIONS = (1, 2, 3, 4)
+# a payload without the weight of the department's own name gives it none, and versions 1-4
+# none to the keywords only one department has
+READABLE_VERSIONS = (1, 2, 3, 4, 5)
 # P(a quoted registration number names the right department) before any history: even odds
 REFERENCE_PRIOR = (1.0, 1.0)  # Beta(hits, misses) pseudo-counts
 # a quoted department's own record counts against this many quotes at the global rate: a
@@ -164,6 +165,9 @@ class TreeScores:
     top: FloatArray  # per department: the mean of its TOP_LEAVES best leaves
     centroid: FloatArray  # per department: cosine with all its leaves' wording together
     named: FloatArray  # per department: the text's words that are its own name (best 1)
+    # per department: the text's words that are keywords or synonyms of it and in no other
+    # department's wording (an attached office, a PSU, a scheme: THDC, Ujjwala), best 1
+    own: FloatArray
 
 
 # -- the tree ---------------------------------------------------------------------------
@@ -269,6 +273,16 @@ class TaxonomyIndex:
             for term, (cols, used) in dept_counts.items()
         }
         self.has_leaves = total > 0  # departments with a prior
+        # keywords and synonyms that one department's wording has and no other's
+        said: dict[str, str] = {}  # each keyword's first node, for explanations
+        for code, own in self.node_terms.items():
+            for term in own["keyword"] | own["synonym"]:
+                said.setdefault(term, code)
+        self.own_keywords: dict[str, tuple[int, str]] = {
+            term: (int(cols[0]), said[term])
+            for term, (cols, _) in dept_counts.items()
+            if len(cols) == 1 and term in said
+        }
         # a best leaf's score that counts as strong evidence (see STRONG_MATCHES): the rarest
         # term's IDF, that of a keyword one leaf has
         rarest = math.log((n_dept + 1) / 1.5) + LEAF_IDF_SHARE * math.log((n_leaf + 1) / 1.5)
@@ -370,6 +384,7 @@ class TaxonomyIndex:
         leaf_scores = np.zeros(len(self.leaves))
         cols: list[IntArray] = []
         values: list[FloatArray] = []
+        own = np.zeros(len(self.departments))
         query_norm = 0.0
         for term, weight in query.items():
             posting = self.postings.get(term)
@@ -379,6 +394,9 @@ class TaxonomyIndex:
                 cols.append(depts)
                 values.append(cosines * (weight * self.idf[term]))
                 query_norm += (weight * self.idf[term]) ** 2
+                only = self.own_keywords.get(term)
+                if only is not None:
+                    own[only[0]] += weight * self.idf[term]
         centroid = np.zeros(len(self.departments))
         if cols:
             centroid = np.bincount(
@@ -412,7 +430,7 @@ class TaxonomyIndex:
             naming = self.name_postings.get(term)
             if naming is not None:
                 named[naming[0]] += weight * naming[1]
-        return TreeScores(leaf_scores, best, top, centroid, _unit(named))
+        return TreeScores(leaf_scores, best, top, centroid, _unit(named), _unit(own))
 
     def naming(self, department: str, query: list[Term], weights: dict[str, float]) -> list[Match]:
         """The words of the text that are the department's own name."""
@@ -430,6 +448,25 @@ class TaxonomyIndex:
                     node=department,
                     via=item.via,
                     weight=round(naming[1] * weights.get(item.term, 0.0), 3),
+                )
+        return sorted(found.values(), key=lambda m: -m.weight)
+
+    def owning(self, department: str, query: list[Term], weights: dict[str, float]) -> list[Match]:
+        """The words of the text that are keywords only the department has."""
+        pos = self.dept_pos.get(department)
+        found: dict[str, Match] = {}
+        for item in query:
+            only = self.own_keywords.get(item.term)
+            if only is not None and only[0] == pos and item.term not in found:
+                code = only[1]
+                source = "keyword" if item.term in self.node_terms[code]["keyword"] else "synonym"
+                found[item.term] = Match(
+                    word=item.word,
+                    term=item.term,
+                    source=source,
+                    node=code,
+                    via=item.via,
+                    weight=round(self.idf[item.term] * weights.get(item.term, 0.0), 3),
                 )
         return sorted(found.values(), key=lambda m: -m.weight)
 
@@ -650,6 +687,7 @@ class HistoryModel:
     centroid_weight: float = 0.0
     bayes_weight: float = 0.0
     named_weight: float = 0.0
+    own_weight: float = 0.0
     # vocab x departments: damped term counts of the examples (naive Bayes)
     term_counts: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
     # how often a quoted registration number named the department a grievance belonged to
@@ -691,7 +729,7 @@ class HistoryModel:
 
         classes = len(departments)
         queries = [{t: 1.0 + math.log(c) for t, c in Counter(ts).items()} for ts in texts]
-        tree, top, centroid, named = (np.zeros((n, classes)) for _ in range(4))
+        tree, top, centroid, named, own = (np.zeros((n, classes)) for _ in range(5))
         tree_cols = np.array([pos[c] for c in index.departments], dtype=np.int64)
         for i, query in enumerate(queries):
             scores = index.score(query)
@@ -699,6 +737,7 @@ class HistoryModel:
             top[i, tree_cols] = _unit(scores.top)
             centroid[i, tree_cols] = scores.centroid
             named[i, tree_cols] = scores.named
+            own[i, tree_cols] = scores.own
         counts = _counts(queries, vocab, labels, classes)  # examples x vocab, by department
 
         # the neighbour vote and the word model each example would have got without itself
@@ -727,7 +766,7 @@ class HistoryModel:
 
         weights, mix = _fit(
             rows,
-            [tree, knn, top, centroid, bayes, named],
+            [tree, knn, top, centroid, bayes, named, own],
             labels,
             sample_weight,
             classes,
@@ -758,6 +797,7 @@ class HistoryModel:
             centroid_weight=float(mix[3]),
             bayes_weight=float(mix[4]),
             named_weight=float(mix[5]),
+            own_weight=float(mix[6]),
             term_counts=np.asarray((onehot @ counts).T.todense()),
             reference_rate=rate,
             reference_rates=_rates(quoted, rate),
@@ -833,6 +873,7 @@ class HistoryModel:
             + self.top_weight * _unit(tree.top)
             + self.centroid_weight * tree.centroid
             + self.named_weight * tree.named
+            + self.own_weight * tree.own
             + self.bayes_weight * bayes
         )
         return result
@@ -897,6 +938,7 @@ class HistoryModel:
             "centroid_weight": self.centroid_weight,
             "bayes_weight": self.bayes_weight,
             "named_weight": self.named_weight,
+            "own_weight": self.own_weight,
             "reference_rate": self.reference_rate,
             "reference_rates": self.reference_rates,
             "term_counts": {
@@ -948,6 +990,7 @@ class HistoryModel:
             centroid_weight=float(payload.get("centroid_weight", 0.0)),
             bayes_weight=float(payload.get("bayes_weight", 0.0)),
             named_weight=float(payload.get("named_weight", 0.0)),
+            own_weight=float(payload.get("own_weight", 0.0)),
             term_counts=term_counts,
             reference_rate=float(payload.get("reference_rate", _rate(0, 0))),
             reference_rates={
@@ -1201,7 +1244,7 @@ class Router:
                 leaf_scores,
                 *(
                     self._in_model_columns(a)
-                    for a in (scores.best, scores.top, scores.centroid, scores.named)
+                    for a in (scores.best, scores.top, scores.centroid, scores.named, scores.own)
                 ),
             )
             bayes = self.model.bayes(self.index, self._index_to_model, weights)
@@ -1266,14 +1309,20 @@ class Router:
             )
         suggestions = _spread(suggestions)
         name_counted = self.model is not None and self.model.named_weight > 0
+        own_counted = self.model is not None and self.model.own_weight > 0
         explained = []
         for s in suggestions[:limit]:
             matches = self.index.explain(s.category, used, weights)[:6] if s.category else []
-            if name_counted:  # the department's own name counted: say so, unless the tree did
-                told = {m.term for m in matches}
-                matches += [
-                    m for m in self.index.naming(s.department, used, weights) if m.term not in told
-                ]
+            # the department's own name, and keywords no other department has, counted
+            # whichever category is suggested: say so, unless the category's wording did
+            told = {m.term for m in matches}
+            for counted, found in (
+                (name_counted, self.index.naming),
+                (own_counted, self.index.owning),
+            ):
+                if counted:
+                    matches += [m for m in found(s.department, used, weights) if m.term not in told]
+                    told.update(m.term for m in matches)
             explained.append(replace(s, matches=(*matches, *s.matches)))
         return Routing([_with_quotes(s, references) for s in explained], by_dept, len(used))
 

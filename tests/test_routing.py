@@ -830,6 +830,53 @@ def test_a_citizen_who_names_the_department_is_heard(sample_router: Router) -> N
     assert HistoryModel.from_payload(payload).named_weight == 0.0
 
 
+def test_a_psu_only_one_ministry_runs_points_to_that_ministry() -> None:
+    """A letter about unpaid salary reads like a wages complaint, but naming THDC, a
+    power PSU that only the Ministry of Power's keywords have, points to that ministry. A
+    keyword two departments share, or a word only a name has, points to neither."""
+    nodes = [
+        NodeInfo("POW", "POW", None, {"en": "Power"}, keywords=("thdc", "transformer")),
+        NodeInfo("POW-HR", "POW", "POW", {"en": "Employees of power PSUs"}, keywords=("salary",)),
+        NodeInfo("LAB", "LAB", None, {"en": "Labour"}, keywords=("wages", "employer")),
+        NodeInfo("LAB-WAGE", "LAB", "LAB", {"en": "Salary not paid"}, keywords=("salary",)),
+    ]
+    index = TaxonomyIndex(nodes)
+    text = "THDC has not paid my salary since I resigned"
+    own = index.score(weigh(index, terms(text))[0]).own
+    assert own[index.dept_pos["POW"]] == 1.0 and own[index.dept_pos["LAB"]] == 0.0
+    employer = index.score(weigh(index, terms("the employer ignores me"))[0]).own
+    assert employer[index.dept_pos["LAB"]] == 1.0 and employer[index.dept_pos["POW"]] == 0.0
+    shared = index.score(weigh(index, terms("my salary is late"))[0]).own  # both have it
+    assert not shared.any()
+    named = index.score(weigh(index, terms("power"))[0]).own  # a name, not a keyword
+    assert not named.any()
+
+    history = [
+        *(
+            Example(f"not paid my salary since I resigned {i}", "LAB", "LAB-WAGE", f"L{i}")
+            for i in range(8)
+        ),
+        *(Example(f"transformer burnt no power {i}", "POW", "POW", f"P{i}") for i in range(8)),
+    ]
+    model = HistoryModel.train(index, history)
+    deaf = dict(Router(index, replace(model, own_weight=0.0)).suggest(text).departments)
+    routing = Router(index, replace(model, own_weight=4.0)).suggest(text)
+    heard = dict(routing.departments)
+    assert deaf["LAB"] > deaf["POW"] and heard["POW"] > heard["LAB"]
+    assert "'thdc' matched keyword of POW" in explain(routing.suggestions[0])
+    # whichever of its categories is suggested, the keyword is named as the reason
+    assert [(m.word, m.node) for m in index.owning("POW", terms(text), {"thdc": 1.0})] == [
+        ("thdc", "POW")
+    ]
+    assert index.owning("LAB", terms(text), {"thdc": 1.0}) == []
+    # a model saved before these keywords counted gives them no weight
+    payload = model.to_payload()
+    assert HistoryModel.from_payload(payload).own_weight == model.own_weight
+    del payload["own_weight"]
+    payload["version"] = 4
+    assert HistoryModel.from_payload(payload).own_weight == 0.0
+
+
 def test_words_that_fit_no_specific_category_are_offered_its_catch_all() -> None:
     """'My pension is stuck' names the pension service and none of its categories: its
     'Others' is offered, not whichever specific sibling happened to come first."""
