@@ -84,7 +84,11 @@ class RouteSuggestion:
     def score(self) -> float:
         return self.row.suggestion.score
 
-    @strawberry.field(description="Estimated probability that the department is right.")
+    @strawberry.field(
+        description="Estimated probability that the department is right. With a trained "
+        "model, part of it stands only as far as the most similar past grievances went to "
+        "this department, so the departments' confidences may sum to less than 1."
+    )
     def confidence(self) -> float:
         return self.row.suggestion.confidence
 

@@ -27,6 +27,7 @@ from hub.runtime import Runtime
 from hub.services import lifecycle, routing
 from hub.services.grievances import FilingData, file_grievance
 from hub.services.taxonomy import load_rule_set
+from routing_rules import ranker
 from routing_rules.cpgrams import read_cpgrams
 from routing_rules.loanwords import Loanwords, sounds
 from routing_rules.overlays import CPGRAMS_EXAMPLES, read_examples
@@ -877,6 +878,43 @@ def test_a_psu_only_one_ministry_runs_points_to_that_ministry() -> None:
     assert HistoryModel.from_payload(payload).own_weight == 0.0
 
 
+def test_confidence_falls_when_the_nearest_past_grievances_went_to_several_departments(
+    sample_router: Router, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A complaint like past ones that all went to one department keeps the model's
+    probability; one like past ones split between two departments keeps only part of it,
+    so it waits for a GRO at a threshold the first passes. Near no past grievance at all,
+    half of it stands."""
+    index = sample_router.index
+    history = [
+        *(Example("water tanker did not come today", "WSD", None, f"W{i}") for i in range(8)),
+        *(Example("drain overflowing onto the road", "UDD", None, f"U{i}") for i in range(4)),
+        *(Example("drain overflowing onto the road", "WSD", None, f"V{i}") for i in range(4)),
+    ]
+    router = Router(index, HistoryModel.train(index, history))
+    agreed, split = "water tanker did not come", "drain overflowing onto the road"
+
+    def confidence(text: str) -> tuple[str, float]:
+        return router.suggest(text).departments[0]
+
+    tempered = {text: confidence(text) for text in (agreed, split)}
+    monkeypatch.setattr(ranker, "AGREEMENT_FLOOR", 1.0)  # the model's probabilities as such
+    plain = {text: confidence(text) for text in (agreed, split)}
+    assert tempered[agreed][0] == plain[agreed][0] == "WSD"
+    assert tempered[agreed][1] == pytest.approx(plain[agreed][1])  # every neighbour agrees
+    department, kept = tempered[split]
+    assert department == plain[split][0]
+    # half stands, and half again in proportion to the vote: about half each way
+    assert 0.6 * plain[split][1] < kept < 0.9 * plain[split][1]
+    monkeypatch.undo()
+
+    reading = router.department_probabilities("pothole on the highway")  # no past grievance
+    assert reading.cited == [] and set(reading.agreement.tolist()) == {0.5}
+    assert Router(index).department_probabilities(split).agreement.tolist() == [1.0] * len(
+        Router(index).departments
+    )  # the tree alone has no neighbours to ask
+
+
 def test_words_that_fit_no_specific_category_are_offered_its_catch_all() -> None:
     """'My pension is stuck' names the pension service and none of its categories: its
     'Others' is offered, not whichever specific sibling happened to come first."""
@@ -1604,7 +1642,8 @@ def test_routing_quality_on_real_cpgrams_grievances_does_not_regress() -> None:
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["method"] == "5-fold cross-validation" and figures["seed_examples"] == 1410
     assert figures["tree_only"]["top1"] >= 0.38 and figures["tree_only"]["top3"] >= 0.54
-    assert figures["top1"] >= 0.56 and figures["top3"] >= 0.70
+    assert figures["top1"] >= 0.56 and figures["top3"] >= 0.73
+    assert figures["coverage_at_90"] >= 0.17
     # the category the citizen picked, among the hub's first suggestions
     assert figures["categorised"] >= 480 and figures["category_top1"] >= 0.13
 
