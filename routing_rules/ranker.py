@@ -857,17 +857,21 @@ class HistoryModel:
             self._count_totals = self.term_counts.sum(axis=0)
         return _bayes(index, columns, self.vocab, self.term_counts, self._count_totals, query)
 
+    def vote(self, near: list[tuple[int, float]]) -> FloatArray:
+        """The neighbours' vote per department (squared cosines), in this model's columns."""
+        vote = np.zeros(len(self.departments))
+        for i, sim in near:
+            vote[self.example_departments[i]] += sim * sim
+        return vote
+
     def logits(
         self,
         vector: sparse.csr_matrix,
         tree: TreeScores,
-        near: list[tuple[int, float]],
+        vote: FloatArray,
         bayes: FloatArray,
     ) -> FloatArray:
-        """``tree`` and ``bayes`` in this model's department columns."""
-        vote = np.zeros(len(self.departments))
-        for i, sim in near:
-            vote[self.example_departments[i]] += sim * sim
+        """``tree``, ``vote`` and ``bayes`` in this model's department columns."""
         learned = np.asarray(vector @ self.weights).ravel()
         result: FloatArray = (
             self.bias
@@ -1264,21 +1268,20 @@ class Router:
             bayes = self.model.bayes(self.index, self._index_to_model, weights)
             # departments added since the model was trained: the tree's word alone
             logits = self.model.tree_weight * _unit(tree) + float(self.model.bias.min())
-            logits[self._model_cols] = self.model.logits(vector, model_tree, near, bayes)
+            vote = self.model.vote(near)
+            logits[self._model_cols] = self.model.logits(vector, model_tree, vote, bayes)
             logits[self._retired] = -1e9  # deactivated since the model was trained
         probs = _softmax(logits) if weights else np.zeros(len(self.departments))
-        return Reading(probs, leaf_scores, weights, used, cited, self._agreement(near))
+        return Reading(probs, leaf_scores, weights, used, cited, self._agreement(vote))
 
-    def _agreement(self, near: list[tuple[int, float]]) -> FloatArray:
+    def _agreement(self, model_vote: FloatArray) -> FloatArray:
         """Per department, the share of its probability that stands (AGREEMENT_FLOOR and
         the department's share of the nearest examples' vote). The model's probabilities
         are as sure of a department when the most similar past grievances went to several
         as when they all went to it; of those it was surest of, the first kind were right
         less often. No example near the text: half of each stands."""
-        assert self.model is not None
         vote = np.zeros(len(self.departments))
-        for i, sim in near:
-            vote[self._model_cols[self.model.example_departments[i]]] += sim * sim
+        vote[self._model_cols] = model_vote
         total = float(vote.sum())
         share = vote / total if total > 0 else vote
         kept: FloatArray = AGREEMENT_FLOOR + (1.0 - AGREEMENT_FLOOR) * share
