@@ -66,8 +66,10 @@ STRONG_MATCHES = 2.0
 BACKGROUND_DEPARTMENTS = 40
 NEIGHBOURS = 15
 # a department's probability is tempered by how far the text's nearest examples agree: it
-# keeps this share whatever they say, and the rest in proportion to their vote for it
+# keeps this share whatever they say, and the rest in proportion to how many of the
+# AGREEMENT_NEIGHBOURS nearest went to it
 AGREEMENT_FLOOR = 0.5
+AGREEMENT_NEIGHBOURS = 10
 MIN_DEPARTMENT_PROBABILITY = 0.02  # below this, only the best department is suggested
 # a category's share within its department, when history knows the department: the tree's
 # wording, the categories of the most alike past grievances, and the categories the
@@ -1272,18 +1274,22 @@ class Router:
             logits[self._model_cols] = self.model.logits(vector, model_tree, vote, bayes)
             logits[self._retired] = -1e9  # deactivated since the model was trained
         probs = _softmax(logits) if weights else np.zeros(len(self.departments))
-        return Reading(probs, leaf_scores, weights, used, cited, self._agreement(vote))
+        return Reading(probs, leaf_scores, weights, used, cited, self._agreement(near))
 
-    def _agreement(self, model_vote: FloatArray) -> FloatArray:
-        """Per department, the share of its probability that stands (AGREEMENT_FLOOR and
-        the department's share of the nearest examples' vote). The model's probabilities
-        are as sure of a department when the most similar past grievances went to several
-        as when they all went to it; of those it was surest of, the first kind were right
-        less often. No example near the text: half of each stands."""
-        vote = np.zeros(len(self.departments))
-        vote[self._model_cols] = model_vote
-        total = float(vote.sum())
-        share = vote / total if total > 0 else vote
+    def _agreement(self, near: list[tuple[int, float]]) -> FloatArray:
+        """Per department, the share of its probability that stands: AGREEMENT_FLOOR, and
+        the rest in proportion to how many of the text's AGREEMENT_NEIGHBOURS nearest
+        examples went to it. The model's probabilities are as sure of a department when
+        the most similar past grievances went to several as when they all went to it; of
+        those it was surest of, the first kind were right less often. Each neighbour
+        counts once, however near: weighed by their similarity (as the model's own vote
+        is), the nearest one or two decide the share, and it told right from wrong less
+        well. No example near the text: half of each stands."""
+        assert self.model is not None
+        counted = near[:AGREEMENT_NEIGHBOURS]
+        share = np.zeros(len(self.departments))
+        for i, _ in counted:
+            share[self._model_cols[self.model.example_departments[i]]] += 1.0 / len(counted)
         kept: FloatArray = AGREEMENT_FLOOR + (1.0 - AGREEMENT_FLOOR) * share
         return kept
 

@@ -915,6 +915,44 @@ def test_confidence_falls_when_the_nearest_past_grievances_went_to_several_depar
     )  # the tree alone has no neighbours to ask
 
 
+def test_one_near_identical_grievance_filed_elsewhere_is_one_voice_among_the_nearest(
+    sample_router: Router,
+) -> None:
+    """A citizen's complaint repeats, word for word, one filed with the water board; nine
+    others much like it went to the city. Each of the nearest past grievances counts once
+    in how far they agree, however near: the one copy does not make the water board the
+    neighbours' choice."""
+    index = sample_router.index
+    text = "sewage overflowing from the manhole on our street for a week"
+    history = [
+        Example(text, "WSD", None, "W1"),
+        *(
+            Example(f"sewage overflowing from the manhole {place}", "UDD", None, f"U{i}")
+            for i, place in enumerate(
+                [
+                    "near the bus stand",
+                    "at the market",
+                    "by the temple",
+                    "outside the school",
+                    "at the junction",
+                    "near the park",
+                    "on the main road",
+                    "by the hospital",
+                    "near the lake",
+                ]
+            )
+        ),
+    ]
+    router = Router(index, HistoryModel.train(index, history))
+    reading = router.department_probabilities(text)
+    kept = dict(zip(router.departments, reading.agreement.tolist(), strict=True))
+    assert kept["WSD"] == pytest.approx(ranker.AGREEMENT_FLOOR + (1 - ranker.AGREEMENT_FLOOR) / 10)
+    assert kept["UDD"] == pytest.approx(
+        ranker.AGREEMENT_FLOOR + (1 - ranker.AGREEMENT_FLOOR) * 9 / 10
+    )
+    assert kept["SWD"] == ranker.AGREEMENT_FLOOR  # none of the nearest went there
+
+
 def test_words_that_fit_no_specific_category_are_offered_its_catch_all() -> None:
     """'My pension is stuck' names the pension service and none of its categories: its
     'Others' is offered, not whichever specific sibling happened to come first."""
@@ -1643,7 +1681,7 @@ def test_routing_quality_on_real_cpgrams_grievances_does_not_regress() -> None:
     assert figures["method"] == "5-fold cross-validation" and figures["seed_examples"] == 1410
     assert figures["tree_only"]["top1"] >= 0.38 and figures["tree_only"]["top3"] >= 0.54
     assert figures["top1"] >= 0.56 and figures["top3"] >= 0.73
-    assert figures["coverage_at_90"] >= 0.17
+    assert figures["coverage_at_90"] >= 0.22
     # the category the citizen picked, among the hub's first suggestions
     assert figures["categorised"] >= 480 and figures["category_top1"] >= 0.13
 
