@@ -859,21 +859,17 @@ class HistoryModel:
             self._count_totals = self.term_counts.sum(axis=0)
         return _bayes(index, columns, self.vocab, self.term_counts, self._count_totals, query)
 
-    def vote(self, near: list[tuple[int, float]]) -> FloatArray:
-        """The neighbours' vote per department (squared cosines), in this model's columns."""
-        vote = np.zeros(len(self.departments))
-        for i, sim in near:
-            vote[self.example_departments[i]] += sim * sim
-        return vote
-
     def logits(
         self,
         vector: sparse.csr_matrix,
         tree: TreeScores,
-        vote: FloatArray,
+        near: list[tuple[int, float]],
         bayes: FloatArray,
     ) -> FloatArray:
-        """``tree``, ``vote`` and ``bayes`` in this model's department columns."""
+        """``tree`` and ``bayes`` in this model's department columns."""
+        vote = np.zeros(len(self.departments))
+        for i, sim in near:
+            vote[self.example_departments[i]] += sim * sim
         learned = np.asarray(vector @ self.weights).ravel()
         result: FloatArray = (
             self.bias
@@ -1250,8 +1246,8 @@ class Router:
         tree = np.zeros(len(self.departments))
         tree[self._tree_cols] = scores.best
         near: list[tuple[int, float]] = []
-        whole = np.ones(len(self.departments))
         if self.model is None:
+            whole = np.ones(len(self.departments))  # no neighbours to temper by
             if not tree.any():  # no word of the text is in the taxonomy: no guess at all
                 return Reading(np.zeros(len(self.departments)), leaf_scores, {}, used, near, whole)
             return Reading(self._tree_only(tree), leaf_scores, weights, used, near, whole)
@@ -1270,8 +1266,7 @@ class Router:
             bayes = self.model.bayes(self.index, self._index_to_model, weights)
             # departments added since the model was trained: the tree's word alone
             logits = self.model.tree_weight * _unit(tree) + float(self.model.bias.min())
-            vote = self.model.vote(near)
-            logits[self._model_cols] = self.model.logits(vector, model_tree, vote, bayes)
+            logits[self._model_cols] = self.model.logits(vector, model_tree, near, bayes)
             logits[self._retired] = -1e9  # deactivated since the model was trained
         probs = _softmax(logits) if weights else np.zeros(len(self.departments))
         return Reading(probs, leaf_scores, weights, used, cited, self._agreement(near))
