@@ -6,13 +6,14 @@ import itertools
 import json
 from dataclasses import replace
 from pathlib import Path
+from statistics import fmean
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
 
-from hub.bench.routing import read_rows
+from hub.bench.routing import read_rows, summarise
 from hub.enums import Action, Channel, GrievanceStatus, Role, UserKind
 from hub.models import (
     Department,
@@ -1622,6 +1623,47 @@ def test_auto_routing_shares_per_threshold() -> None:
     assert {ok for _, _, ok in auto_routing([0.3, 0.2], [True, False])} == {None}
     # the hub routes only to a category: a likely department with none waits for a GRO
     assert auto_routing([0.97, 0.91], [True, False], [False, True])[-2][1:] == (1 / 2, 0.0)
+
+
+def test_figures_of_several_shuffles_are_their_means() -> None:
+    """Which grievances share a fold moves a figure; ``--shuffles`` reports the mean. Top-1
+    and top-3 are rates over every grievance scored once per shuffle; coverage is set per
+    shuffle (a deployment sets one threshold for its own history) and then averaged."""
+    from hub.bench.routing import Outcome, mean_of
+
+    def run(ranks: list[int | None], confidence: list[float]) -> list[Outcome]:
+        return [Outcome(r, c, 1.0, None, None) for r, c in zip(ranks, confidence, strict=True)]
+
+    # first shuffle: the two surest are right, then a wrong one; second: the surest is wrong
+    first = run([0, 0, 2, 0], [0.9, 0.8, 0.7, 0.6])
+    second = run([1, 0, 0, None], [0.9, 0.8, 0.7, 0.6])
+    mean = mean_of([first, second])
+    assert (mean.top1, mean.top3) == (5 / 8, 7 / 8)
+    assert mean.coverage_at_90 == pytest.approx((2 / 4 + 0.0) / 2)
+    # pooled, the two shuffles' confidences would interleave into another figure
+    assert summarise([*first, *second]).coverage_at_90 != mean.coverage_at_90
+    assert mean_of([first]) == summarise(first)
+    filed = [replace(o, category="L1", category_rank=0) for o in first]
+    assert mean_of([filed, filed]).categorised == 4
+
+
+def test_bench_routing_averages_shuffles_seeded_in_turn() -> None:
+    labelled = str(FIXTURE / "cpgrams_grievances.csv")
+    common = ["bench", "routing", "--taxonomy-dir", str(FIXTURE / "cpgrams"), "--no-keywords"]
+    common += ["--train", labelled, "--eval", labelled, "--folds", "2"]
+    result = run_hub(*common, "--shuffles", "3", "--seed", "4")
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["method"] == "2-fold cross-validation, mean of 3 shuffles (seeds 4-6)"
+    assert [s["seed"] for s in figures["shuffles"]] == [4, 5, 6]
+    assert figures["top1"] == pytest.approx(fmean(s["top1"] for s in figures["shuffles"]), abs=1e-4)
+    assert "  shuffle 5: top1 " in result.stdout
+    one = json.loads(run_hub(*common).stdout.strip().splitlines()[-1])
+    assert [s["seed"] for s in one["shuffles"]] == [7] and one[
+        "method"
+    ] == "2-fold cross-validation"
+    refused = run_hub(*common, "--shuffles", "0")
+    assert refused.returncode == 2 and "0 is not between 1 and 100" in refused.stderr
 
 
 def test_a_grievance_export_names_its_category_below_the_department() -> None:

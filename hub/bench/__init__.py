@@ -70,6 +70,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--folds", type=_bounded(int, 2, 20), default=5, help="cross-validation folds (5)"
     )
     routing.add_argument(
+        "--shuffles",
+        type=_bounded(int, 1, 100),
+        default=1,
+        help="shuffles of the folds to average over (1); changes are judged on 10",
+    )
+    routing.add_argument(
+        "--seed",
+        type=_bounded(int, 0, 2**31),
+        default=7,
+        help="seed of the first shuffle and its models' training (7)",
+    )
+    routing.add_argument(
         "--no-keywords", action="store_true", help="without the shipped CPGRAMS keyword overlay"
     )
     routing.add_argument(
@@ -114,6 +126,8 @@ def _run_routing(settings: Settings, args: argparse.Namespace) -> int:
         keywords=None if args.no_keywords else CPGRAMS_KEYWORDS,
         examples=None if args.no_examples else CPGRAMS_EXAMPLES,
         folds=args.folds,
+        seed=args.seed,
+        shuffles=args.shuffles,
     )
     return run_routing(options)
 
