@@ -470,6 +470,7 @@ def _trained(
     shuffles: list[list[Outcome]] = []
     each: list[dict[str, Any]] = []
     train_s = 0.0
+    trained = 0
     for seed in range(options.seed, options.seed + options.shuffles):
         folds: list[list[Row]] = [eval_rows]
         if overlap:
@@ -484,6 +485,7 @@ def _trained(
             started = time.perf_counter()
             model = HistoryModel.train(index, learn, seed=seed)
             train_s += time.perf_counter() - started
+            trained += 1
             outcomes += score(Router(index, model), fold, filed)
         shuffles.append(outcomes)
         scores = summarise(outcomes)
@@ -498,7 +500,7 @@ def _trained(
         method += f", mean of {options.shuffles} shuffles (seeds {options.seed}-{last})"
     return mean_of(shuffles), {
         "method": method,
-        "train_s": round(train_s / (len(each) * (options.folds if overlap else 1)), 3),
+        "train_s": round(train_s / trained, 3),
         "seed_examples": len(seeded),
         "shuffles": each,
     }
